@@ -1,0 +1,2 @@
+//! Streaming media encryption in the WhatsApp media format.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! Signal protocol in the libsignal v3 wire format.
+#![forbid(unsafe_code)]

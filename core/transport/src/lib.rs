@@ -1,0 +1,2 @@
+//! Noise XX transport sessions.
+#![forbid(unsafe_code)]

@@ -1,0 +1,175 @@
+"""Type stubs for `cipherpost._core`, the PyO3 binding of the Rust crates in `core/`.
+
+Keys cross this boundary as bytes: public keys in their 33-byte serialized form (type byte 0x05
+followed by the 32-byte Curve25519 u-coordinate), private keys as 32 bytes. Errors are raised as
+the classes in `cipherpost.exceptions`.
+"""
+
+__version__: str
+
+# --- randomness ----------------------------------------------------------------------------
+
+class Rng:
+    """Random number generator handed to every operation that needs randomness.
+
+    `Rng()` draws from the operating system. `Rng(seed)` with a 32-byte seed is a deterministic
+    ChaCha20 stream, for tests only.
+    """
+
+    def __init__(self, seed: bytes | None = None) -> None: ...
+    def random_bytes(self, length: int) -> bytes: ...
+
+# --- keys and signatures -------------------------------------------------------------------
+
+class KeyPair:
+    """A Curve25519 key pair. The private half is zeroized when the object is freed."""
+
+    @staticmethod
+    def generate(rng: Rng) -> KeyPair: ...
+    @staticmethod
+    def from_private(private_key: bytes) -> KeyPair: ...
+    @property
+    def public_key(self) -> bytes: ...  # 33 bytes
+    @property
+    def private_key(self) -> bytes: ...  # 32 bytes; for persistence in a key store only
+    def sign(self, message: bytes, rng: Rng) -> bytes:
+        """XEdDSA signature (64 bytes), libsignal variant: sign bit in the top bit of byte 63."""
+    def agree(self, their_public_key: bytes) -> bytes:
+        """X25519 shared secret (32 bytes) with a 32- or 33-byte public key."""
+
+def xeddsa_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """Verify an XEdDSA signature; public key as 32 raw bytes or the 33-byte form."""
+
+def safety_number(
+    local_id: bytes,
+    local_identity_key: bytes,
+    remote_id: bytes,
+    remote_identity_key: bytes,
+    iterations: int = 5200,
+) -> str:
+    """Signal's numeric fingerprint: 60 digits, the two 30-digit halves sorted, no spaces."""
+
+def scannable_fingerprint(
+    local_id: bytes,
+    local_identity_key: bytes,
+    remote_id: bytes,
+    remote_identity_key: bytes,
+    iterations: int = 5200,
+) -> bytes:
+    """The QR-code payload: protobuf `CombinedFingerprints` (version 0) with both 32-byte halves."""
+
+def scannable_fingerprints_match(ours: bytes, scanned: bytes) -> bool:
+    """Compare our scannable payload with one scanned from the other device (halves swapped)."""
+
+# --- pairwise sessions (X3DH and the Double Ratchet) ---------------------------------------
+
+PREKEY_MESSAGE_TYPE: int  # 3, as in libsignal's CiphertextMessage.PREKEY_TYPE
+SIGNAL_MESSAGE_TYPE: int  # 2, as in libsignal's CiphertextMessage.WHISPER_TYPE
+MAX_FORWARD_JUMP: int  # 2,000 messages, the v3-era limit
+MAX_SKIPPED_KEYS_PER_CHAIN: int
+MAX_RECEIVER_CHAINS: int  # 5
+MAX_ARCHIVED_STATES: int  # 40
+
+class PreKeyBundle:
+    def __init__(
+        self,
+        registration_id: int,
+        device_id: int,
+        prekey_id: int | None,
+        prekey_public: bytes | None,
+        signed_prekey_id: int,
+        signed_prekey_public: bytes,
+        signed_prekey_signature: bytes,
+        identity_key: bytes,
+    ) -> None: ...
+    registration_id: int
+    device_id: int
+    prekey_id: int | None
+    prekey_public: bytes | None
+    signed_prekey_id: int
+    signed_prekey_public: bytes
+    signed_prekey_signature: bytes
+    identity_key: bytes
+
+class PreKeyMessageHeader:
+    """The unauthenticated fields of a `PreKeySignalMessage`, read before decryption so that
+    the caller can check the sender's identity and look up the named prekeys."""
+
+    registration_id: int
+    prekey_id: int | None
+    signed_prekey_id: int
+    base_key: bytes
+    identity_key: bytes
+
+def parse_prekey_message(message: bytes) -> PreKeyMessageHeader: ...
+
+class SessionRecord:
+    """A session with one remote device: the current state plus up to `MAX_ARCHIVED_STATES`
+    previous ones. Operations that fail leave the record exactly as it was."""
+
+    def __init__(self) -> None: ...  # empty record, no current state
+    @staticmethod
+    def deserialize(data: bytes) -> SessionRecord: ...
+    def serialize(self) -> bytes: ...
+    def has_current_state(self) -> bool: ...
+    def remote_identity_key(self) -> bytes | None: ...
+    def remote_registration_id(self) -> int | None: ...
+    def has_session_with_base_key(self, base_key: bytes) -> bool: ...
+    def archive_current_state(self) -> None: ...
+    def clone(self) -> SessionRecord: ...
+    def initialize_from_bundle(
+        self,
+        our_identity: KeyPair,
+        our_registration_id: int,
+        bundle: PreKeyBundle,
+        rng: Rng,
+    ) -> None:
+        """Run X3DH as the initiator (after verifying the signed prekey's signature, raising
+        InvalidSignatureError) and make the new session current; older state is archived. The
+        next `encrypt` returns a `PreKeySignalMessage` until a reply arrives."""
+    def encrypt(self, our_identity_key: bytes, plaintext: bytes) -> tuple[int, bytes]:
+        """Return (message type, serialized message) and advance the sending chain."""
+    def decrypt_signal_message(
+        self, our_identity_key: bytes, message: bytes, rng: Rng
+    ) -> bytes:
+        """Decrypt a `SignalMessage` with the current or an archived state."""
+    def decrypt_prekey_message(
+        self,
+        our_identity: KeyPair,
+        our_registration_id: int,
+        message: bytes,
+        signed_prekey: KeyPair | None,
+        one_time_prekey: KeyPair | None,
+        rng: Rng,
+    ) -> bytes:
+        """Decrypt a `PreKeySignalMessage`, running X3DH as the responder unless a state with
+        its base key already exists (a repeated or later prekey message). `signed_prekey` and
+        `one_time_prekey` are the private prekeys the header names; None is allowed only when
+        a state with the base key exists or the header names no one-time prekey, and otherwise
+        raises UnknownPreKeyError."""
+
+# --- Sender Keys (groups) ------------------------------------------------------------------
+
+SENDER_KEY_MESSAGE_TYPE: int  # 4
+SENDER_KEY_DISTRIBUTION_TYPE: int  # 5
+MAX_SENDER_KEY_STATES: int  # 5
+
+class SenderKeyRecord:
+    """The sender key states of one (group, sender device), newest first, at most
+    `MAX_SENDER_KEY_STATES`."""
+
+    def __init__(self) -> None: ...
+    @staticmethod
+    def deserialize(data: bytes) -> SenderKeyRecord: ...
+    def serialize(self) -> bytes: ...
+    def is_empty(self) -> bool: ...
+    def clone(self) -> SenderKeyRecord: ...
+    def create_distribution_message(self, rng: Rng) -> bytes:
+        """Create our own sending state if there is none (random key id, chain key and signing
+        key) and return a serialized `SenderKeyDistributionMessage` for it."""
+    def process_distribution_message(self, message: bytes) -> None: ...
+    def encrypt(self, plaintext: bytes, rng: Rng) -> bytes:
+        """Return a serialized, signed `SenderKeyMessage`."""
+    def decrypt(self, message: bytes) -> bytes: ...
+
+# --- media (WhatsApp media format) and transport (Noise XX) are added below by their modules.

@@ -1,0 +1,76 @@
+"""The exception hierarchy of cipherpost.
+
+The Rust core raises these classes by name (see `core/python/src/errors.rs`), so every error a
+caller can see is defined here. Catch `CipherpostError` for anything raised by this package.
+"""
+
+
+class CipherpostError(Exception):
+    """Base class of every error raised by cipherpost."""
+
+
+# --- Signal protocol -----------------------------------------------------------------------
+
+
+class CryptoError(CipherpostError):
+    """A cryptographic operation failed."""
+
+
+class InvalidKeyError(CryptoError):
+    """A key has the wrong length, type byte or encoding."""
+
+
+class InvalidSignatureError(CryptoError):
+    """A signature, such as the one on a signed prekey, does not verify."""
+
+
+class InvalidMessageError(CryptoError):
+    """A message could not be decrypted.
+
+    Bad MACs and failed decryption both raise this one opaque class on purpose, so that a caller
+    cannot tell them apart and no padding or MAC oracle leaks.
+    """
+
+
+class MalformedMessageError(InvalidMessageError):
+    """A message is not a well-formed protobuf or is truncated."""
+
+
+class UnsupportedVersionError(InvalidMessageError):
+    """A message carries a protocol version this implementation does not speak."""
+
+
+class DuplicateMessageError(CryptoError):
+    """A message was already decrypted: its message key has been used and deleted."""
+
+
+class MessageTooFarInFutureError(InvalidMessageError):
+    """A message jumps further ahead of its chain than the forward-jump limit allows."""
+
+
+class NoSessionError(CryptoError):
+    """There is no session with this address, or none that can decrypt this message."""
+
+
+class UnknownPreKeyError(CryptoError):
+    """A prekey message names a one-time or signed prekey that this device does not have."""
+
+
+class UntrustedIdentityError(CryptoError):
+    """A contact's identity key differs from the one stored for them.
+
+    The caller should show this to the user (the safety number changed) and accept the new key
+    only when the user says so; cipherpost never replaces a stored identity key silently.
+    """
+
+    def __init__(self, name: str, identity_key: bytes) -> None:
+        super().__init__(
+            f"identity key of {name!r} changed; verify the new safety number, then accept the "
+            "key with IdentityStore.save_identity"
+        )
+        self.name = name
+        self.identity_key = identity_key
+
+
+class NoSenderKeyError(CryptoError):
+    """There is no sender key state for this group sender, or none with this key id."""
