@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Install the Debian packages that tests and benchmarks need, once. Runs as root in CI.
+# Install the Debian packages that tests and benchmarks need (one name a line in
+# ci/apt-packages.txt), only those still missing. Runs as root in CI.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-PACKAGES=(${CIPHERPOST_APT_PACKAGES:-})
+mapfile -t PACKAGES < <(grep -v '^\s*#' ci/apt-packages.txt | grep -v '^\s*$')
 
 missing=()
 for package in "${PACKAGES[@]}"; do

@@ -1,0 +1,5 @@
+import sys
+
+from cipherpost.cli import main
+
+sys.exit(main())
