@@ -74,3 +74,38 @@ class UntrustedIdentityError(CryptoError):
 
 class NoSenderKeyError(CryptoError):
     """There is no sender key state for this group sender, or none with this key id."""
+
+
+# --- gateway transport and protocol --------------------------------------------------------
+
+
+class TransportError(CipherpostError):
+    """The Noise handshake failed or a transport record did not decrypt; the connection is
+    unusable and must be closed."""
+
+
+class ProtocolError(CipherpostError):
+    """A peer sent a frame that breaks the gateway protocol (malformed, oversized or out of
+    order). `reason` is the numeric close reason sent in the DISCONNECT frame."""
+
+    def __init__(self, reason: int, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class GatewayError(CipherpostError):
+    """The gateway rejected a request; `code` is its numeric error code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class DeviceListMismatchError(GatewayError):
+    """A send left out devices of the recipient or named removed ones. `devices` is the
+    recipient's current device list; fix the sessions for it and resend."""
+
+    def __init__(self, code: int, message: str, user: str, devices: list[int]) -> None:
+        super().__init__(code, message)
+        self.user = user
+        self.devices = devices
