@@ -109,3 +109,68 @@ class DeviceListMismatchError(GatewayError):
         super().__init__(code, message)
         self.user = user
         self.devices = devices
+
+
+# --- media: cipher, transfer service and client pipeline -----------------------------------
+
+
+class MediaError(CipherpostError):
+    """A media operation failed."""
+
+
+class InvalidMediaArgumentError(MediaError, ValueError):
+    """An argument of a media operation is invalid; the message names it and the valid range."""
+
+
+class InvalidMediaKeyError(InvalidMediaArgumentError):
+    """A media key is not 32 bytes long."""
+
+
+class UnknownMediaTypeError(InvalidMediaArgumentError):
+    """A media type name is not one of `cipherpost._core.MEDIA_TYPES`."""
+
+
+class MediaVerificationError(MediaError):
+    """Encrypted media failed a check; no plaintext was released."""
+
+
+class MediaEncHashMismatchError(MediaVerificationError):
+    """SHA-256 of the encrypted blob differs from the announced `file_enc_sha256`."""
+
+
+class MediaMacError(MediaVerificationError):
+    """The media MAC does not match: wrong media key or media type, or a changed blob."""
+
+
+class MalformedMediaError(MediaVerificationError):
+    """A blob passed its hash and MAC checks but is not valid AES-CBC with PKCS#7 padding."""
+
+
+class MediaPlaintextHashMismatchError(MediaVerificationError):
+    """SHA-256 of the decrypted file differs from the announced `file_sha256`."""
+
+
+class MediaSidecarMismatchError(MediaVerificationError):
+    """A streaming sidecar window MAC does not match during a range decryption."""
+
+
+class MediaIOError(MediaError, OSError):
+    """Reading or writing a media file failed; the message names the path."""
+
+
+class MediaProcessingError(MediaError):
+    """Compressing or transcoding media before encryption failed (Pillow or PyAV)."""
+
+
+class MediaTransferError(MediaError):
+    """An upload to or a download from the media service failed. `status` is the HTTP status,
+    or None when no response arrived."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class UploadTokenError(MediaTransferError):
+    """An upload token is malformed, has a bad signature, or has expired; ask the gateway for a
+    new one."""
