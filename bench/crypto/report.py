@@ -1,0 +1,64 @@
+"""Turn a pytest-benchmark JSON file from bench/crypto into the markdown table of BENCHMARKS.md.
+
+    python bench/crypto/report.py RESULTS.json
+
+Rates are messages (or setups) per second: `extra_info["messages"]` divided by the mean round
+time, or by the mean of `extra_info["peer_seconds"]` where the loop timed itself (python-axolotl
+in its own environment). Ratios are cipherpost's rate over each other library's.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+WORKS = ["setup", "one_direction", "ping_pong", "group"]
+WORK_TITLES = {
+    "setup": "session setup (setups/s)",
+    "one_direction": "one direction (msgs/s)",
+    "ping_pong": "ping-pong, DH step per message (msgs/s)",
+    "group": "Sender Keys / Megolm (msgs/s)",
+}
+LIBRARIES = ["cipherpost", "vodozemac", "python-olm", "x3dh+doubleratchet", "python-axolotl"]
+
+
+def rates(results: dict[str, Any]) -> dict[tuple[str, str], float]:
+    table: dict[tuple[str, str], float] = {}
+    for bench in results["benchmarks"]:
+        info = bench["extra_info"]
+        seconds = mean(info["peer_seconds"]) if info.get("peer_seconds") else bench["stats"]["mean"]
+        table[(bench["group"], info["library"])] = info["messages"] / seconds
+    return table
+
+
+def render(table: dict[tuple[str, str], float]) -> str:
+    others = LIBRARIES[1:]
+    header = ["work", *LIBRARIES, *(f"cipherpost ÷ {name}" for name in others)]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for work in WORKS:
+        ours = table.get((work, "cipherpost"))
+        cells = [WORK_TITLES[work]]
+        for library in LIBRARIES:
+            rate = table.get((work, library))
+            cells.append("n/a" if rate is None else f"{rate:,.0f}")
+        for library in others:
+            rate = table.get((work, library))
+            cells.append("n/a" if rate is None or ours is None else f"{ours / rate:.2f}×")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: report.py RESULTS.json", file=sys.stderr)
+        return 2
+    results = json.loads(Path(argv[1]).read_text())
+    print(render(rates(results)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
