@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cipherpost._core import TransportKeyPair
+from cipherpost._core import KeyPair, Rng, TransportKeyPair
 from cipherpost.client.connection import GatewayConnection
 from cipherpost.protocol.frames import Kind, b64encode
 
@@ -89,6 +89,7 @@ class RawDevice:
     device_id: int
     key: TransportKeyPair
     connection: GatewayConnection
+    identity: KeyPair
 
     async def reconnect(self, gateway: GatewayProcess) -> GatewayConnection:
         self.connection = await gateway.connect(self.key)
@@ -96,27 +97,31 @@ class RawDevice:
         return self.connection
 
 
-def identity_body(user: str) -> dict[str, object]:
+def identity_body(user: str, identity: KeyPair | None = None) -> dict[str, object]:
+    identity = identity or KeyPair.generate(Rng())
     return {
         "user": user,
         "registration_id": 1234,
-        "identity_key": b64encode(b"\x05" + os.urandom(32)),
+        "identity_key": b64encode(identity.public_key),
     }
 
 
 async def register(gateway: GatewayProcess, user: str, **extra: object) -> RawDevice:
     key = TransportKeyPair.generate()
+    identity = KeyPair.generate(Rng())
     connection = await gateway.connect(key)
-    result = await connection.request(Kind.REGISTER, {**identity_body(user), **extra})
-    return RawDevice(user, result["device"], key, connection)
+    result = await connection.request(Kind.REGISTER, {**identity_body(user, identity), **extra})
+    return RawDevice(user, result["device"], key, connection, identity)
 
 
 async def link(gateway: GatewayProcess, primary: RawDevice) -> RawDevice:
     code = (await primary.connection.request(Kind.LINK_CODE))["code"]
     key = TransportKeyPair.generate()
+    identity = KeyPair.generate(Rng())
     connection = await gateway.connect(key)
-    result = await connection.request(Kind.LINK, {**identity_body(primary.user), "code": code})
-    return RawDevice(primary.user, result["device"], key, connection)
+    body = {**identity_body(primary.user, identity), "code": code}
+    result = await connection.request(Kind.LINK, body)
+    return RawDevice(primary.user, result["device"], key, connection, identity)
 
 
 @pytest.fixture
