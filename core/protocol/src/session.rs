@@ -16,7 +16,7 @@ use crate::kdf::{
     aes_cbc_decrypt, aes_cbc_encrypt, derive_root_and_chain, ChainKey, MessageKeys, INFO_RATCHET,
     INFO_TEXT,
 };
-use crate::keys::{KeyPair, PrivateKey, PublicKey};
+use crate::keys::{KeyPair, PreparedPublicKey, PrivateKey, PublicKey};
 use crate::wire::{
     encode_signal_message, PreKeySignalMessage, SignalMessage, CURRENT_VERSION,
 };
@@ -121,6 +121,7 @@ enum ChainUpdate {
     /// A new ratchet key arrived: the root key after the receiving step and the new chain.
     NewChain {
         their_ratchet_key: PublicKey,
+        their_ratchet_point: PreparedPublicKey,
         root_key: Zeroizing<[u8; 32]>,
         next: ChainKey,
         skipped: Vec<SkippedKey>,
@@ -163,11 +164,13 @@ impl SessionState {
         let base_key = KeyPair::generate(rng);
         let their_signed_prekey = &bundle.signed_prekey_public;
 
+        let signed_prekey_point = their_signed_prekey.prepare();
+
         let mut secrets = Zeroizing::new(Vec::with_capacity(32 * 5));
         secrets.extend_from_slice(&X3DH_PREFIX);
-        secrets.extend_from_slice(our_identity.private_key.agree(their_signed_prekey).as_ref());
+        secrets.extend_from_slice(our_identity.private_key.agree_prepared(&signed_prekey_point).as_ref());
         secrets.extend_from_slice(base_key.private_key.agree(&bundle.identity_key).as_ref());
-        secrets.extend_from_slice(base_key.private_key.agree(their_signed_prekey).as_ref());
+        secrets.extend_from_slice(base_key.private_key.agree_prepared(&signed_prekey_point).as_ref());
         if let Some((_, one_time_prekey)) = &bundle.prekey {
             secrets.extend_from_slice(base_key.private_key.agree(one_time_prekey).as_ref());
         }
@@ -175,7 +178,7 @@ impl SessionState {
 
         // Alice ratchets once at once, so that her first message already uses a fresh key.
         let sending_ratchet_key = KeyPair::generate(rng);
-        let dh = sending_ratchet_key.private_key.agree(their_signed_prekey);
+        let dh = sending_ratchet_key.private_key.agree_prepared(&signed_prekey_point);
         let (next_root, sending_chain) = derive_root_and_chain(root_key.as_ref(), dh.as_ref(), INFO_RATCHET);
 
         SessionState {
@@ -215,10 +218,11 @@ impl SessionState {
         let mut secrets = Zeroizing::new(Vec::with_capacity(32 * 5));
         secrets.extend_from_slice(&X3DH_PREFIX);
         secrets.extend_from_slice(our_signed_prekey.private_key.agree(their_identity).as_ref());
-        secrets.extend_from_slice(our_identity.private_key.agree(their_base_key).as_ref());
-        secrets.extend_from_slice(our_signed_prekey.private_key.agree(their_base_key).as_ref());
+        let base_point = their_base_key.prepare();
+        secrets.extend_from_slice(our_identity.private_key.agree_prepared(&base_point).as_ref());
+        secrets.extend_from_slice(our_signed_prekey.private_key.agree_prepared(&base_point).as_ref());
         if let Some(one_time_prekey) = our_one_time_prekey {
-            secrets.extend_from_slice(one_time_prekey.private_key.agree(their_base_key).as_ref());
+            secrets.extend_from_slice(one_time_prekey.private_key.agree_prepared(&base_point).as_ref());
         }
         let (root_key, chain_key) = derive_root_and_chain(&[0u8; 32], &secrets, INFO_TEXT);
 
@@ -278,13 +282,15 @@ impl SessionState {
                 if counter > MAX_FORWARD_JUMP {
                     return Err(Error::MessageTooFarInFuture { chain_index: 0, counter });
                 }
-                let dh = self.sender_chain.ratchet_key.private_key.agree(&message.ratchet_key);
+                let their_ratchet_point = message.ratchet_key.prepare();
+                let dh = self.sender_chain.ratchet_key.private_key.agree_prepared(&their_ratchet_point);
                 let (root_key, chain_key) =
                     derive_root_and_chain(self.root_key.as_ref(), dh.as_ref(), INFO_RATCHET);
                 let chain = ChainKey { key: *chain_key, index: 0 };
                 let (seed, next, skipped) = step_to(&chain, counter)?;
                 let update = ChainUpdate::NewChain {
                     their_ratchet_key: message.ratchet_key,
+                    their_ratchet_point,
                     root_key,
                     next,
                     skipped,
@@ -316,7 +322,7 @@ impl SessionState {
                     store_skipped(&mut chain.skipped, skipped);
                 }
             }
-            ChainUpdate::NewChain { their_ratchet_key, root_key, next, skipped } => {
+            ChainUpdate::NewChain { their_ratchet_key, their_ratchet_point, root_key, next, skipped } => {
                 let mut chain = ReceiverChain {
                     ratchet_key: their_ratchet_key,
                     chain_key: next,
@@ -329,7 +335,7 @@ impl SessionState {
                 }
 
                 let new_ratchet_key = KeyPair::generate(rng);
-                let dh = new_ratchet_key.private_key.agree(&their_ratchet_key);
+                let dh = new_ratchet_key.private_key.agree_prepared(&their_ratchet_point);
                 let (next_root, sending_chain) =
                     derive_root_and_chain(root_key.as_ref(), dh.as_ref(), INFO_RATCHET);
                 self.root_key = next_root;
@@ -608,4 +614,47 @@ pub(crate) fn key_pair_from_parts(public: &[u8], private: &[u8]) -> Result<KeyPa
     let private_key = PrivateKey::deserialize(private)?;
     let public_key = PublicKey::deserialize(public)?;
     Ok(KeyPair { private_key, public_key })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn vector_hex(section: &serde_json::Value, key: &str) -> Vec<u8> {
+        hex::decode(section[key].as_str().unwrap()).unwrap()
+    }
+
+    /// libsignal's responder test: without a one-time prekey, Bob's sending chain key is the
+    /// chain key that X3DH derives (his signed prekey is his first ratchet key).
+    #[test]
+    fn x3dh_without_one_time_prekey_vector() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors/signal-v3.json");
+        let all: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let vector = &all["x3dh_v3_no_one_time_prekey"];
+        let key_pair = |name: &str| {
+            let private = PrivateKey::deserialize(&vector_hex(vector, &format!("{name}_private"))).unwrap();
+            let pair = KeyPair::from_private(private);
+            assert_eq!(pair.public_key.serialize().to_vec(), vector_hex(vector, &format!("{name}_public")));
+            pair
+        };
+        let bob_identity = key_pair("bob_identity");
+        let bob_signed_prekey = key_pair("bob_signed_prekey");
+        let alice_identity = key_pair("alice_identity");
+        let alice_base = key_pair("alice_base");
+
+        let state = SessionState::new_bob(
+            &bob_identity,
+            1,
+            &bob_signed_prekey,
+            None,
+            &alice_identity.public_key,
+            &alice_base.public_key,
+            2,
+        );
+        assert_eq!(state.sender_chain.chain_key.key.to_vec(), vector_hex(vector, "bob_sender_chain_key"));
+        assert_eq!(state.sender_chain.chain_key.index, 0);
+    }
 }

@@ -1,0 +1,84 @@
+//! Per-operation timings of the protocol crate's primitives, for finding where time goes.
+//! Run with `cargo run --release --example timing -p cipherpost-protocol` (in `core/`).
+//! Not a test: the figures depend on the machine.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use cipherpost_protocol::kdf::{ChainKey, MessageKeys};
+use cipherpost_protocol::xeddsa::{self, SigningKey, VerifyingKey};
+use cipherpost_protocol::{KeyPair, ProtocolRng, SenderKeyRecord};
+
+fn time<F: FnMut()>(name: &str, iterations: u32, mut operation: F) {
+    for _ in 0..iterations / 10 {
+        operation();
+    }
+    // The minimum over five batches filters out time lost to other processes.
+    let mut per_call = f64::INFINITY;
+    for _ in 0..5 {
+        let start = Instant::now();
+        for _ in 0..iterations / 5 {
+            operation();
+        }
+        per_call = per_call.min(start.elapsed().as_secs_f64() / f64::from(iterations / 5));
+    }
+    println!("{name:<40} {:>9.2} µs", per_call * 1e6);
+}
+
+fn main() {
+    let mut rng = ProtocolRng::seeded([7; 32]);
+    let alice = KeyPair::generate(&mut rng);
+    let bob = KeyPair::generate(&mut rng);
+    let message = [0x55u8; 140];
+
+    time("x25519 agree", 2000, || {
+        black_box(alice.private_key.agree(black_box(&bob.public_key)));
+    });
+    let their_u = *bob.public_key.u_bytes();
+    let ours = *alice.private_key.as_bytes();
+    time("x25519 via Edwards (AVX2 backend)", 2000, || {
+        let point = curve25519_dalek::montgomery::MontgomeryPoint(black_box(their_u)).to_edwards(0).unwrap();
+        black_box(point.mul_clamped(ours).to_montgomery());
+    });
+    time("  of which to_edwards", 2000, || {
+        black_box(curve25519_dalek::montgomery::MontgomeryPoint(black_box(their_u)).to_edwards(0).unwrap());
+    });
+    let point = curve25519_dalek::montgomery::MontgomeryPoint(their_u).to_edwards(0).unwrap();
+    time("  of which mul_clamped", 2000, || {
+        black_box(black_box(point).mul_clamped(ours));
+    });
+    time("key pair generate", 2000, || {
+        black_box(KeyPair::generate(&mut rng));
+    });
+    let signing = SigningKey::new(&alice.private_key);
+    time("xeddsa sign (prepared key)", 2000, || {
+        black_box(signing.sign(&[&message], &mut rng));
+    });
+    let signature = signing.sign(&[&message], &mut rng);
+    time("xeddsa verify (uncached)", 2000, || {
+        assert!(xeddsa::verify(&alice.public_key, &[&message], &signature));
+    });
+    let verifying =
+        VerifyingKey::new(&alice.public_key, xeddsa::signature_sign_bit(&signature)).unwrap();
+    time("xeddsa verify (prepared key)", 2000, || {
+        assert!(verifying.verify(&[&message], &signature));
+    });
+    let chain = ChainKey { key: [3; 32], index: 0 };
+    time("chain step", 100_000, || {
+        black_box(black_box(&chain).step());
+    });
+    let seed = [9u8; 32];
+    time("message keys (HKDF 80)", 100_000, || {
+        black_box(MessageKeys::derive(black_box(&seed)));
+    });
+
+    let mut sender = SenderKeyRecord::new();
+    let mut receiver = SenderKeyRecord::new();
+    receiver.process_distribution_message(&sender.create_distribution_message(&mut rng)).unwrap();
+    let plaintext = [0x41u8; 100];
+    time("sender key encrypt + decrypt", 2000, || {
+        let message = sender.encrypt(&plaintext, &mut rng).unwrap();
+        black_box(receiver.decrypt(&message).unwrap());
+    });
+}
