@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from cipherpost._core import KeyPair, Rng, TransportKeyPair
 from cipherpost.client.connection import GatewayConnection
 from cipherpost.protocol.frames import Kind, b64encode
@@ -33,10 +32,23 @@ class GatewayProcess:
     def start(self) -> None:
         """Start the daemon (on the previous port after a restart) and wait until it listens."""
         port = str(self.port)
-        command = [sys.executable, "-m", "cipherpost", "gateway", "--host", "127.0.0.1",
-                   "--port", port, "--data-dir", str(self.data_dir), *self.extra_args]
+        command = [
+            sys.executable,
+            "-m",
+            "cipherpost",
+            "gateway",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            port,
+            "--data-dir",
+            str(self.data_dir),
+            *self.extra_args,
+        ]
         self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         assert self.process.stdout is not None

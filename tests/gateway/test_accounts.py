@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from cipherpost._core import TransportKeyPair
 from cipherpost.client.connection import Disconnected
 from cipherpost.exceptions import DeviceListMismatchError, GatewayError
@@ -46,9 +45,7 @@ async def test_send_missing_device_rejected_with_list(gateway: GatewayProcess) -
     assert missing.value.devices == [1, 2]
 
     with pytest.raises(DeviceListMismatchError) as extra:
-        await alice.connection.send_envelopes(
-            new_message_id(), envelope_to("bob", [1, 2, 7], b"x")
-        )
+        await alice.connection.send_envelopes(new_message_id(), envelope_to("bob", [1, 2, 7], b"x"))
     assert extra.value.devices == [1, 2]
     await alice.connection.close()
 
@@ -147,19 +144,27 @@ def token_gateway(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 async def test_registration_tokens(token_gateway: GatewayProcess, tmp_path: Path) -> None:
-    import subprocess
+    import asyncio
     import sys
 
     with pytest.raises(GatewayError) as no_token:
         await register(token_gateway, "alice")
     assert no_token.value.code == ErrorCode.FORBIDDEN
 
-    created = subprocess.run(
-        [sys.executable, "-m", "cipherpost", "gateway", "--data-dir",
-         str(token_gateway.data_dir), "--create-tokens", "1"],
-        capture_output=True, check=True, text=True,
+    created = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cipherpost",
+        "gateway",
+        "--data-dir",
+        str(token_gateway.data_dir),
+        "--create-tokens",
+        "1",
+        stdout=asyncio.subprocess.PIPE,
     )
-    token = created.stdout.strip()
+    stdout, _ = await created.communicate()
+    assert created.returncode == 0
+    token = stdout.decode().strip()
     assert len(token) > 16
 
     alice = await register(token_gateway, "alice", token=token)

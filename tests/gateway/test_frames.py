@@ -6,7 +6,6 @@ import asyncio
 import struct
 
 import pytest
-
 from cipherpost._core import NoiseHandshake, NoiseTransport, TransportKeyPair
 from cipherpost._framing import FrameSplitter, encode_frame
 from cipherpost.protocol.frames import (
@@ -73,7 +72,8 @@ def hello_frame() -> bytes:
 
 CASES = {
     "reserved bytes set": (
-        encode_frame(Kind.HELLO, 0, 1, NO_MESSAGE_ID, b"")[:6] + b"\x01\x00"
+        encode_frame(Kind.HELLO, 0, 1, NO_MESSAGE_ID, b"")[:6]
+        + b"\x01\x00"
         + encode_frame(Kind.HELLO, 0, 1, NO_MESSAGE_ID, b"")[8:],
         Reason.MALFORMED_FRAME,
     ),
@@ -81,10 +81,12 @@ CASES = {
     "oversized frame": (struct.pack(">I", MAX_FRAME_SIZE) + bytes(28), Reason.FRAME_TOO_LARGE),
     "unknown kind": (encode_frame(0x7F, 0, 1, NO_MESSAGE_ID, b""), Reason.UNEXPECTED_FRAME),
     "send before hello": (
-        encode_frame(Kind.SEND, 0, 1, NO_MESSAGE_ID, b"\x03bob"), Reason.UNEXPECTED_FRAME
+        encode_frame(Kind.SEND, 0, 1, NO_MESSAGE_ID, b"\x03bob"),
+        Reason.UNEXPECTED_FRAME,
     ),
     "register body not json": (
-        encode_frame(Kind.REGISTER, 0, 1, NO_MESSAGE_ID, b"{not json"), Reason.MALFORMED_FRAME
+        encode_frame(Kind.REGISTER, 0, 1, NO_MESSAGE_ID, b"{not json"),
+        Reason.MALFORMED_FRAME,
     ),
 }
 
@@ -107,8 +109,9 @@ async def test_bad_frame_closes_only_its_connection(gateway: GatewayProcess, cas
 
 async def test_truncated_send_body_closes_connection(gateway: GatewayProcess) -> None:
     raw = await RawSocket.open(gateway)
-    raw.send_plaintext(encode_frame(Kind.REGISTER, 0, 1, NO_MESSAGE_ID,
-                                    encode_json(identity_body("carol"))))
+    raw.send_plaintext(
+        encode_frame(Kind.REGISTER, 0, 1, NO_MESSAGE_ID, encode_json(identity_body("carol")))
+    )
     await asyncio.sleep(0)
     bob = await register(gateway, "bob")
     # A SEND whose body stops in the middle of the device entry.

@@ -6,11 +6,17 @@ import asyncio
 import time
 
 import pytest
-
 from cipherpost._core import KeyPair, Rng
 from cipherpost._framing import Frame
 from cipherpost.exceptions import GatewayError
-from cipherpost.protocol.frames import ErrorCode, Kind, NoticeType, b64decode, b64encode, decode_json
+from cipherpost.protocol.frames import (
+    ErrorCode,
+    Kind,
+    NoticeType,
+    b64decode,
+    b64encode,
+    decode_json,
+)
 
 from .conftest import GatewayProcess, RawDevice, register
 from .helpers import EVENT_TIMEOUT
@@ -18,7 +24,9 @@ from .helpers import EVENT_TIMEOUT
 HOUR_MS = 60 * 60 * 1000
 
 
-def signed_prekey(device: RawDevice, key_id: int = 1, timestamp_ms: int | None = None) -> dict[str, object]:
+def signed_prekey(
+    device: RawDevice, key_id: int = 1, timestamp_ms: int | None = None
+) -> dict[str, object]:
     rng = Rng()
     key_pair = KeyPair.generate(rng)
     return {

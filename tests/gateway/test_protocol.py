@@ -5,9 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from cipherpost._core import TransportKeyPair
 from cipherpost._framing import FrameSplitter, append_frame, encode_frame
 from cipherpost.exceptions import ProtocolError
@@ -25,12 +22,19 @@ from cipherpost.protocol.frames import (
     encode_send,
 )
 from cipherpost.protocol.ticks import TickTracker, advance
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 @given(
     st.lists(
-        st.tuples(st.integers(0, 255), st.integers(0, 255), st.integers(0, 2**64 - 1),
-                  st.binary(min_size=16, max_size=16), st.binary(max_size=300)),
+        st.tuples(
+            st.integers(0, 255),
+            st.integers(0, 255),
+            st.integers(0, 2**64 - 1),
+            st.binary(min_size=16, max_size=16),
+            st.binary(max_size=300),
+        ),
         max_size=8,
     ),
     st.integers(1, 50),

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from cipherpost.exceptions import DeviceListMismatchError, GatewayError
 from cipherpost.protocol.frames import DeviceEnvelope, ErrorCode, Kind, SendBody, Status
 from cipherpost.storage import (
@@ -33,8 +32,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GatewaySto
 
 
 def device(user: str, device_id: int = 1) -> DeviceRecord:
-    return DeviceRecord(user, device_id, f"{user}/{device_id}".encode().ljust(32, b"k"),
-                        b"\x05" + bytes(32), 7)
+    return DeviceRecord(
+        user, device_id, f"{user}/{device_id}".encode().ljust(32, b"k"), b"\x05" + bytes(32), 7
+    )
 
 
 def send_to(recipient: str, devices: list[int], text: bytes = b"x") -> SendBody:

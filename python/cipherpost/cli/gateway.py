@@ -30,7 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--port", type=int, help=f"TCP port (default {DEFAULT_PORT}; 0 picks a free one)"
     )
     parser.add_argument(
-        "--data-dir", help=f"directory for the key and the SQLite store (default ./{DEFAULT_DATA_DIR})"
+        "--data-dir",
+        help=f"directory for the key and the SQLite store (default ./{DEFAULT_DATA_DIR})",
     )
     parser.add_argument(
         "--registration", choices=("open", "token"), help="who may register (default open)"
@@ -79,8 +80,10 @@ def create_tokens(config: object, count: int) -> int:
 
     assert isinstance(config, GatewayConfig)
     if not 1 <= count <= MAX_TOKENS_PER_RUN:
-        print(f"cipherpost gateway: --create-tokens {count} is outside 1..{MAX_TOKENS_PER_RUN}",
-              file=sys.stderr)
+        print(
+            f"cipherpost gateway: --create-tokens {count} is outside 1..{MAX_TOKENS_PER_RUN}",
+            file=sys.stderr,
+        )
         return 2
     if config.storage != "sqlite":
         print("cipherpost gateway: tokens need the sqlite store", file=sys.stderr)

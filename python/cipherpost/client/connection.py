@@ -120,7 +120,11 @@ class GatewayConnection:
     # --- sending -------------------------------------------------------------------------
 
     def send_frame(
-        self, kind: int, flags: int = 0, seq: int = 0, message_id: bytes = NO_MESSAGE_ID,
+        self,
+        kind: int,
+        flags: int = 0,
+        seq: int = 0,
+        message_id: bytes = NO_MESSAGE_ID,
         body: bytes = b"",
     ) -> None:
         if self.closed is not None:

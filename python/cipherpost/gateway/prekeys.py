@@ -53,7 +53,9 @@ def _public_key(value: Any, field: str) -> bytes:
     return key
 
 
-def parse_upload(body: dict[str, Any], now_ms: int) -> tuple[SignedUpload | None, list[OneTimePreKey]]:
+def parse_upload(
+    body: dict[str, Any], now_ms: int
+) -> tuple[SignedUpload | None, list[OneTimePreKey]]:
     """Validate a PREKEYS_UPLOAD body; raise GatewayError naming the bad field."""
     signed = None
     signed_body = body.get("signed_prekey")

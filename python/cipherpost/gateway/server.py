@@ -100,7 +100,7 @@ def now_ms() -> int:
 class GatewayConnection(asyncio.Protocol):
     """State of one device connection; kept small because idle connections dominate."""
 
-    __slots__ = ("gateway", "transport", "noise", "state", "device", "high_water", "peer")
+    __slots__ = ("device", "gateway", "high_water", "noise", "peer", "state", "transport")
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
@@ -156,7 +156,11 @@ class GatewayConnection(asyncio.Protocol):
         return f"connection from {self.peer}"
 
     def send_frame(
-        self, kind: int, flags: int = 0, seq: int = 0, message_id: bytes | None = None,
+        self,
+        kind: int,
+        flags: int = 0,
+        seq: int = 0,
+        message_id: bytes | None = None,
         body: bytes = b"",
     ) -> None:
         """Queue a frame; it leaves with the connection's next flush this loop iteration."""
@@ -173,8 +177,12 @@ class GatewayConnection(asyncio.Protocol):
 
     def send_error(self, request_id: int, error: BaseException) -> None:
         if isinstance(error, DeviceListMismatchError):
-            body = {"code": error.code, "message": str(error), "user": error.user,
-                    "devices": error.devices}
+            body = {
+                "code": error.code,
+                "message": str(error),
+                "user": error.user,
+                "devices": error.devices,
+            }
         elif isinstance(error, GatewayError):
             body = {"code": error.code, "message": str(error)}
         else:
@@ -211,18 +219,24 @@ class GatewayConnection(asyncio.Protocol):
     def _send_item(self, item: QueuedItem) -> None:
         self.high_water = max(self.high_water, item.seq)
         if item.kind == Kind.DELIVER:
-            body = encode_deliver(item.peer, item.peer_device, item.type, item.timestamp_ms, item.body)
+            body = encode_deliver(
+                item.peer, item.peer_device, item.type, item.timestamp_ms, item.body
+            )
             self.send_frame(Kind.DELIVER, 0, item.seq, item.message_id, body)
         else:
-            self.send_frame(Kind.STATUS, item.flags, item.seq, item.message_id, encode_user(item.peer))
+            self.send_frame(
+                Kind.STATUS, item.flags, item.seq, item.message_id, encode_user(item.peer)
+            )
 
     # --- frame dispatch ------------------------------------------------------------------
 
     def handle_frame(self, frame: Frame) -> None:
         kind = frame.kind
         allowed = (
-            _UNAUTHENTICATED_KINDS if self.state == UNAUTHENTICATED
-            else _AUTHENTICATED_KINDS if self.state in (DRAINING, LIVE)
+            _UNAUTHENTICATED_KINDS
+            if self.state == UNAUTHENTICATED
+            else _AUTHENTICATED_KINDS
+            if self.state in (DRAINING, LIVE)
             else frozenset()
         )
         if kind not in allowed:
@@ -239,8 +253,11 @@ class GatewayConnection(asyncio.Protocol):
     def on_hello(self, frame: Frame) -> None:
         self.state = AUTHENTICATING
         key = self.noise.remote_static
-        self.gateway.call(self.gateway.store.find_device, (key,), lambda device, error:
-                          self._authenticated(frame.seq, device, error, "hello"))
+        self.gateway.call(
+            self.gateway.store.find_device,
+            (key,),
+            lambda device, error: self._authenticated(frame.seq, device, error, "hello"),
+        )
 
     def on_register(self, frame: Frame) -> None:
         body = decode_json(frame.body)
@@ -267,8 +284,11 @@ class GatewayConnection(asyncio.Protocol):
             self.gateway.store.create_account(device, token)
             return device
 
-        self.gateway.call(create, (), lambda result, error:
-                          self._authenticated(frame.seq, result, error, "register"))
+        self.gateway.call(
+            create,
+            (),
+            lambda result, error: self._authenticated(frame.seq, result, error, "register"),
+        )
 
     def on_link(self, frame: Frame) -> None:
         body = decode_json(frame.body)
@@ -281,8 +301,11 @@ class GatewayConnection(asyncio.Protocol):
             now_ms(),
         )
         self.state = AUTHENTICATING
-        self.gateway.call(self.gateway.store.link_device, args, lambda result, error:
-                          self._authenticated(frame.seq, result, error, "link"))
+        self.gateway.call(
+            self.gateway.store.link_device,
+            args,
+            lambda result, error: self._authenticated(frame.seq, result, error, "link"),
+        )
 
     def _remote_key(self) -> bytes:
         key = self.noise.remote_static
@@ -290,7 +313,10 @@ class GatewayConnection(asyncio.Protocol):
         return key
 
     def _authenticated(
-        self, request_id: int, device: DeviceRecord | None, error: BaseException | None,
+        self,
+        request_id: int,
+        device: DeviceRecord | None,
+        error: BaseException | None,
         action: str,
     ) -> None:
         if self.state == CLOSED:
@@ -301,8 +327,12 @@ class GatewayConnection(asyncio.Protocol):
             log.info("%s from %s rejected: %s", action, self.peer, error)
             return
         if device is None or not hmac.compare_digest(device.transport_key, self._remote_key()):
-            self.send_error(request_id, GatewayError(
-                ErrorCode.UNAUTHENTICATED, "transport key is not registered for any device"))
+            self.send_error(
+                request_id,
+                GatewayError(
+                    ErrorCode.UNAUTHENTICATED, "transport key is not registered for any device"
+                ),
+            )
             self.disconnect(Reason.AUTH_FAILED, "unknown transport key")
             log.info("hello from %s rejected: unknown transport key", self.peer)
             return
@@ -310,8 +340,13 @@ class GatewayConnection(asyncio.Protocol):
         self.state = DRAINING
         self.gateway.take_presence(self)
         self.send_result(request_id, {"user": device.user, "device": device.device_id})
-        log.info("device %s/%d authenticated (%s) from %s", device.user, device.device_id,
-                 action, self.peer)
+        log.info(
+            "device %s/%d authenticated (%s) from %s",
+            device.user,
+            device.device_id,
+            action,
+            self.peer,
+        )
         self._drain()
         self.gateway.call(self.gateway.store.count_prekeys, self.device, self._check_prekeys)
 
@@ -341,13 +376,19 @@ class GatewayConnection(asyncio.Protocol):
 
     def _check_prekeys(self, count: int | None, error: BaseException | None) -> None:
         if error is None and count is not None and count < PREKEY_LOW_WATER:
-            self.send_frame(Kind.NOTICE, int(NoticeType.PREKEYS_LOW), body=encode_json(
-                {"count": count, "low_water": PREKEY_LOW_WATER}))
+            self.send_frame(
+                Kind.NOTICE,
+                int(NoticeType.PREKEYS_LOW),
+                body=encode_json({"count": count, "low_water": PREKEY_LOW_WATER}),
+            )
 
     def on_link_code(self, frame: Frame) -> None:
         user, _ = self._device()
-        self.gateway.call(self.gateway.store.create_link_code, (user, now_ms()),
-                          self._reply(frame, lambda code: {"code": code}))
+        self.gateway.call(
+            self.gateway.store.create_link_code,
+            (user, now_ms()),
+            self._reply(frame, lambda code: {"code": code}),
+        )
 
     def on_unlink(self, frame: Frame) -> None:
         user, device_id = self._device()
@@ -374,8 +415,11 @@ class GatewayConnection(asyncio.Protocol):
 
     def on_devices(self, frame: Frame) -> None:
         user = validate_user_id(require_str(decode_json(frame.body), "user"))
-        self.gateway.call(self.gateway.store.list_devices, (user,),
-                          self._reply(frame, lambda devices: {"user": user, "devices": devices}))
+        self.gateway.call(
+            self.gateway.store.list_devices,
+            (user,),
+            self._reply(frame, lambda devices: {"user": user, "devices": devices}),
+        )
 
     def on_prekeys_upload(self, frame: Frame) -> None:
         user, device_id = self._device()
@@ -394,8 +438,11 @@ class GatewayConnection(asyncio.Protocol):
         self.gateway.call(upload, (), self._reply(frame, lambda count: {"count": count}))
 
     def on_prekey_count(self, frame: Frame) -> None:
-        self.gateway.call(self.gateway.store.count_prekeys, self._device(),
-                          self._reply(frame, lambda count: {"count": count}))
+        self.gateway.call(
+            self.gateway.store.count_prekeys,
+            self._device(),
+            self._reply(frame, lambda count: {"count": count}),
+        )
 
     def on_prekey_claim(self, frame: Frame) -> None:
         body = decode_json(frame.body)
@@ -416,10 +463,16 @@ class GatewayConnection(asyncio.Protocol):
                 return
             bundles, remaining = result
             if not bundles:
-                self.send_error(frame.seq, GatewayError(
-                    ErrorCode.NOT_FOUND, f"user {user!r} has no device with a signed prekey"))
+                self.send_error(
+                    frame.seq,
+                    GatewayError(
+                        ErrorCode.NOT_FOUND, f"user {user!r} has no device with a signed prekey"
+                    ),
+                )
                 return
-            self.send_result(frame.seq, {"user": user, "bundles": [_bundle_json(b) for b in bundles]})
+            self.send_result(
+                frame.seq, {"user": user, "bundles": [_bundle_json(b) for b in bundles]}
+            )
             for claimed_device, count in remaining.items():
                 if count < PREKEY_LOW_WATER:
                     target = self.gateway.presence.get((user, claimed_device))
@@ -438,24 +491,37 @@ class GatewayConnection(asyncio.Protocol):
             if error is not None or outcome is None:
                 self.send_error(request_id, error or RuntimeError("no outcome"))
                 if not isinstance(error, GatewayError):
-                    log.error("send %s from %s/%d failed: %s", message_id.hex(), sender,
-                              sender_device, error)
+                    log.error(
+                        "send %s from %s/%d failed: %s",
+                        message_id.hex(),
+                        sender,
+                        sender_device,
+                        error,
+                    )
                 return
             self.send_frame(Kind.SENT, 0, request_id, message_id)
             self.gateway.push_items(outcome.items)
 
-        self.gateway.call(self.gateway.store.store_send, (sender, sender_device, message_id, send), done)
+        self.gateway.call(
+            self.gateway.store.store_send, (sender, sender_device, message_id, send), done
+        )
 
     def on_ack(self, frame: Frame) -> None:
         user, device_id = self._device()
-        self.gateway.call(self.gateway.store.acknowledge, (user, device_id, frame.seq),
-                          self.gateway.pushed_items_callback)
+        self.gateway.call(
+            self.gateway.store.acknowledge,
+            (user, device_id, frame.seq),
+            self.gateway.pushed_items_callback,
+        )
 
     def on_receipt(self, frame: Frame) -> None:
         reader, _ = self._device()
         sender = decode_user(frame.body)
-        self.gateway.call(self.gateway.store.record_read, (reader, sender, frame.message_id),
-                          self.gateway.pushed_items_callback)
+        self.gateway.call(
+            self.gateway.store.record_read,
+            (reader, sender, frame.message_id),
+            self.gateway.pushed_items_callback,
+        )
 
     def _device(self) -> tuple[str, int]:
         assert self.device is not None, "authenticated states always have a device"
@@ -469,6 +535,7 @@ class GatewayConnection(asyncio.Protocol):
                 self.send_error(frame.seq, error)
             else:
                 self.send_result(frame.seq, shape(result))
+
         return callback
 
 
@@ -511,7 +578,8 @@ def _bundle_json(bundle: Any) -> dict[str, Any]:
             "signature": b64encode(signed.signature),
             "timestamp_ms": signed.timestamp_ms,
         },
-        "prekey": None if one_time is None
+        "prekey": None
+        if one_time is None
         else {"id": one_time.key_id, "public_key": b64encode(one_time.public_key)},
     }
 
@@ -541,8 +609,12 @@ class Gateway:
         log.info("listening on %s:%d", address[0], address[1])
         return address[0], address[1]
 
-    def call(self, function: Callable[..., Any], args: tuple[Any, ...],
-             callback: Callable[[Any, BaseException | None], None]) -> None:
+    def call(
+        self,
+        function: Callable[..., Any],
+        args: tuple[Any, ...],
+        callback: Callable[[Any, BaseException | None], None],
+    ) -> None:
         self.worker.submit(function, args, callback)
 
     def identity_key(self, user: str, device_id: int) -> bytes:
@@ -569,8 +641,12 @@ class Gateway:
         previous = self.presence.get(connection.device)
         self.presence[connection.device] = connection
         if previous is not None and previous is not connection:
-            log.info("device %s/%d: new connection from %s takes over from %s",
-                     *connection.device, connection.peer, previous.peer)
+            log.info(
+                "device %s/%d: new connection from %s takes over from %s",
+                *connection.device,
+                connection.peer,
+                previous.peer,
+            )
             previous.disconnect(Reason.TAKEOVER, "another connection of this device took over")
 
     def remove_presence(self, connection: GatewayConnection) -> None:
@@ -615,8 +691,11 @@ def open_store(config: GatewayConfig) -> GatewayStore:
     return SqliteGatewayStore(config.data_path / DB_FILE, config.sqlite_synchronous)
 
 
-async def serve(config: GatewayConfig, ready: Callable[[str, int, bytes], None] | None = None,
-                stop: asyncio.Event | None = None) -> None:
+async def serve(
+    config: GatewayConfig,
+    ready: Callable[[str, int, bytes], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
     """Run the gateway until SIGTERM or SIGINT (or until `stop` is set)."""
     config.data_path.mkdir(parents=True, exist_ok=True)
     key = load_or_create_key(config.data_path)
@@ -646,4 +725,3 @@ def run_gateway(config: GatewayConfig) -> int:
 
     uvloop.run(serve(config, ready))
     return 0
-

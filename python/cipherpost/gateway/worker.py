@@ -44,7 +44,9 @@ class StorageWorker:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, function: Callable[..., Any], args: tuple[Any, ...], callback: Callback) -> None:
+    def submit(
+        self, function: Callable[..., Any], args: tuple[Any, ...], callback: Callback
+    ) -> None:
         """Queue `function(*args)` for the next batch; `callback(result, error)` runs on the loop."""
         with self._condition:
             if self._closing:
@@ -85,7 +87,7 @@ class StorageWorker:
                         results.append((callback, function(*args), None))
                     except CipherpostError as error:
                         results.append((callback, None, error))
-                    except Exception as error:  # noqa: BLE001 - reported to the caller
+                    except Exception as error:
                         log.exception("storage call %s failed", getattr(function, "__name__", "?"))
                         results.append((callback, None, error))
         except Exception as error:  # noqa: BLE001 - the commit failed: nothing was stored
@@ -99,7 +101,7 @@ class StorageWorker:
         for callback, result, error in results:
             try:
                 callback(result, error)
-            except Exception:  # noqa: BLE001 - one failing callback must not stop the others
+            except Exception:
                 log.exception("storage callback failed")
         self._outstanding -= len(results)
         if not self._outstanding:

@@ -29,7 +29,7 @@ _EMPTY = b""
 class NoiseConnection:
     """Noise XX handshake, transport records and frames of one connection."""
 
-    __slots__ = ("_handshake", "_transport", "_pending", "_splitter", "_output", "_remote_static")
+    __slots__ = ("_handshake", "_output", "_pending", "_remote_static", "_splitter", "_transport")
 
     def __init__(
         self, initiator: bool, local_key: TransportKeyPair, max_frame: int = MAX_FRAME_SIZE

@@ -252,7 +252,12 @@ def encode_deliver(
 ) -> bytes:
     user = sender.encode()
     return b"".join(
-        (bytes([len(user)]), user, _DELIVER_FIXED.pack(sender_device, kind, timestamp_ms), ciphertext)
+        (
+            bytes([len(user)]),
+            user,
+            _DELIVER_FIXED.pack(sender_device, kind, timestamp_ms),
+            ciphertext,
+        )
     )
 
 

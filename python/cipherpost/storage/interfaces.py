@@ -165,7 +165,6 @@ def required_devices(
     return required
 
 
-
 def check_device_list(
     devices: Sequence[int], send: SendBody, sender: str, sender_device: int
 ) -> None:

@@ -215,7 +215,9 @@ class MemoryGatewayStore:
         self, message: _Message, message_id: bytes, status: Status, peer: str
     ) -> list[QueuedItem]:
         return [
-            self._enqueue(message.sender, device, Kind.STATUS, status, message_id, peer, 0, 0, 0, b"", None)
+            self._enqueue(
+                message.sender, device, Kind.STATUS, status, message_id, peer, 0, 0, 0, b"", None
+            )
             for device in self.list_devices(message.sender)
         ]
 
@@ -235,8 +237,17 @@ class MemoryGatewayStore:
     ) -> QueuedItem:
         self._seq += 1
         item = QueuedItem(
-            self._seq, user, device_id, kind, flags, message_id, peer, peer_device, type_,
-            timestamp_ms, body,
+            self._seq,
+            user,
+            device_id,
+            kind,
+            flags,
+            message_id,
+            peer,
+            peer_device,
+            type_,
+            timestamp_ms,
+            body,
         )
         self._queues.setdefault((user, device_id), {})[self._seq] = (item, message)
         return item

@@ -97,7 +97,9 @@ CREATE TABLE IF NOT EXISTS queue (
 CREATE INDEX IF NOT EXISTS queue_by_device ON queue (user, device_id, seq);
 """
 
-_QUEUE_COLUMNS = "seq, user, device_id, kind, flags, message_id, peer, peer_device, type, timestamp_ms, body"
+_QUEUE_COLUMNS = (
+    "seq, user, device_id, kind, flags, message_id, peer, peer_device, type, timestamp_ms, body"
+)
 
 
 class SqliteGatewayStore:
@@ -457,8 +459,6 @@ class SqliteGatewayStore:
                 (seq, sender, device, int(Kind.STATUS), int(status), message_id, peer, b""),
             )
             items.append(
-                QueuedItem(
-                    seq, sender, device, Kind.STATUS, status, message_id, peer, 0, 0, 0, b""
-                )
+                QueuedItem(seq, sender, device, Kind.STATUS, status, message_id, peer, 0, 0, 0, b"")
             )
         return items
