@@ -37,7 +37,7 @@ from typing import BinaryIO
 from aiohttp import web
 
 from cipherpost.exceptions import InvalidMediaArgumentError, UploadTokenError
-from cipherpost.media.storage import BlobStore, FilesystemBlobStore, check_blob_id
+from cipherpost.media.storage import BlobInfo, BlobStore, FilesystemBlobStore, check_blob_id
 from cipherpost.media.tokens import UploadGrant, verify_upload_token
 
 logger = logging.getLogger("cipherpost.media.service")
@@ -118,8 +118,16 @@ def _parse_content_range(request: web.Request) -> tuple[int, int | None, int]:
     return start, end, total
 
 
-def _is_live(info_time: float, config: MediaServiceConfig, now: float) -> bool:
-    return now - info_time <= config.blob_ttl_seconds
+async def _live_blob(
+    store: BlobStore, config: MediaServiceConfig, blob_id: str, now: float
+) -> BlobInfo | None:
+    """Return the blob's info, or None if it is missing or expired (deleting it if expired)."""
+    info = await asyncio.to_thread(store.stat_blob, blob_id)
+    if info is not None and now - info.referenced_at > config.blob_ttl_seconds:
+        await asyncio.to_thread(store.delete_blob, blob_id)
+        logger.info("blob %s expired", blob_id)
+        return None
+    return info
 
 
 async def _hash_prefix(store: BlobStore, blob_id: str, length: int) -> hashlib._Hash:
@@ -145,7 +153,7 @@ async def handle_upload_status(request: web.Request) -> web.Response:
     _grant(request)
     blob_id = _blob_id(request)
     store = request.app[STORE_KEY]
-    info = await asyncio.to_thread(store.stat_blob, blob_id)
+    info = await _live_blob(store, request.app[CONFIG_KEY], blob_id, time.time())
     if info is not None:
         return web.json_response({"offset": info.size, "complete": True})
     offset = await asyncio.to_thread(store.partial_size, blob_id)
@@ -157,8 +165,8 @@ async def handle_reference(request: web.Request) -> web.Response:
     blob_id = _blob_id(request)
     store = request.app[STORE_KEY]
     now = time.time()
-    info = await asyncio.to_thread(store.stat_blob, blob_id)
-    if info is None or not _is_live(info.referenced_at, request.app[CONFIG_KEY], now):
+    info = await _live_blob(store, request.app[CONFIG_KEY], blob_id, now)
+    if info is None:
         return _error(404, "blob not found or expired; upload it again")
     await asyncio.to_thread(store.touch_blob, blob_id, now)
     logger.info("blob %s referenced again by %s/%d", blob_id, grant.user_id, grant.device_id)
@@ -176,8 +184,8 @@ async def handle_upload(request: web.Request) -> web.Response:
         return _error(413, f"blob of {total} bytes exceeds the upload limit of {limit} bytes")
 
     now = time.time()
-    info = await asyncio.to_thread(store.stat_blob, blob_id)
-    if info is not None and _is_live(info.referenced_at, config, now):
+    info = await _live_blob(store, config, blob_id, now)
+    if info is not None:
         await asyncio.to_thread(store.touch_blob, blob_id, now)
         return web.json_response({"offset": info.size, "complete": True, "status": "exists"})
 
@@ -222,6 +230,13 @@ async def _receive(
             if pending_size >= IO_CHUNK_SIZE:
                 await _flush(handle, pending)
                 pending_size = 0
+    except ConnectionError as error:
+        # The client went away; bytes already read are kept (below) for it to resume after.
+        # aiohttp drops what it had buffered but not yet handed over, so the stored offset
+        # may be smaller than what the client sent.
+        logger.info("blob %s upload by %s/%d interrupted at %d of %d bytes: %s", blob_id,
+                    grant.user_id, grant.device_id, received, total, error)
+        return _error(400, "connection lost during upload", offset=received)
     finally:
         # Whatever arrived stays stored, so an interrupted upload resumes after it.
         await _flush(handle, pending)
@@ -262,8 +277,8 @@ async def handle_download(request: web.Request) -> web.StreamResponse:
     blob_id = _blob_id(request)
     config = request.app[CONFIG_KEY]
     store = request.app[STORE_KEY]
-    info = await asyncio.to_thread(store.stat_blob, blob_id)
-    if info is None or not _is_live(info.referenced_at, config, time.time()):
+    info = await _live_blob(store, config, blob_id, time.time())
+    if info is None:
         return _error(404, "blob not found or expired")
 
     etag = f'"{blob_id}"'
