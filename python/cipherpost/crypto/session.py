@@ -88,8 +88,12 @@ class SessionCipher:
         self._address = address
         self._rng = rng if rng is not None else Rng()
         self._identity_key_pair = store.identity_key_pair()
-        # The public key is read once: it is an argument of every encrypt and decrypt.
+        # Read once: the public key is an argument of every encrypt and decrypt, and the bound
+        # store methods save an attribute lookup per call on the per-message path.
         self._our_identity_key = self._identity_key_pair.public_key
+        self._load_session = store.load_session
+        self._store_session = store.store_session
+        self._is_trusted_identity = store.is_trusted_identity
 
     @property
     def address(self) -> Address:
@@ -102,26 +106,41 @@ class SessionCipher:
         messages (type 2). Raises NoSessionError without a session and UntrustedIdentityError
         if the remote identity key is no longer the trusted one.
         """
-        store = self._store
         address = self._address
-        record = store.load_session(address)
+        record = self._load_session(address)
         if record is None:
             raise NoSessionError(f"no session with {address}; process a prekey bundle first")
         remote_identity = record.remote_identity_key()
         if remote_identity is None:
             raise NoSessionError(f"no current session with {address}; process a prekey bundle")
-        if not store.is_trusted_identity(address, remote_identity):
+        if not self._is_trusted_identity(address, remote_identity):
             raise UntrustedIdentityError(address.name, remote_identity)
 
         message = _new_tuple(CiphertextMessage, record.encrypt(self._our_identity_key, plaintext))
-        store.store_session(address, record)
+        self._store_session(address, record)
         return message
 
     def decrypt(self, message: CiphertextMessage) -> bytes:
         """Decrypt a message from the remote device; dispatch on its type."""
         message_type = message.type
         if message_type == SIGNAL_MESSAGE_TYPE:
-            return self.decrypt_signal_message(message.body)
+            # Written out here rather than calling decrypt_signal_message, which saves a Python
+            # call per message. The trust check comes first because a successful decrypt
+            # mutates the record in place, and an untrusted identity must leave it untouched.
+            address = self._address
+            record = self._load_session(address)
+            if record is None:
+                raise NoSessionError(f"no session with {address} to decrypt this message")
+            remote_identity = record.remote_identity_key()
+            if remote_identity is not None and not self._is_trusted_identity(
+                address, remote_identity
+            ):
+                raise UntrustedIdentityError(address.name, remote_identity)
+            plaintext = record.decrypt_signal_message(
+                self._our_identity_key, message.body, self._rng
+            )
+            self._store_session(address, record)
+            return plaintext
         if message_type == PREKEY_MESSAGE_TYPE:
             return self.decrypt_prekey_message(message.body)
         raise InvalidMessageError(
@@ -131,20 +150,7 @@ class SessionCipher:
 
     def decrypt_signal_message(self, body: bytes) -> bytes:
         """Decrypt a `SignalMessage` with the current or an archived session state."""
-        store = self._store
-        address = self._address
-        record = store.load_session(address)
-        if record is None:
-            raise NoSessionError(f"no session with {address} to decrypt this message")
-        # The trust check comes first because a successful decrypt mutates the record in place,
-        # and a message from an untrusted identity must leave it untouched.
-        remote_identity = record.remote_identity_key()
-        if remote_identity is not None and not store.is_trusted_identity(address, remote_identity):
-            raise UntrustedIdentityError(address.name, remote_identity)
-
-        plaintext = record.decrypt_signal_message(self._our_identity_key, body, self._rng)
-        store.store_session(address, record)
-        return plaintext
+        return self.decrypt(_new_tuple(CiphertextMessage, (SIGNAL_MESSAGE_TYPE, body)))
 
     def decrypt_prekey_message(self, body: bytes) -> bytes:
         """Decrypt a `PreKeySignalMessage`, creating the session it starts if it is new.
