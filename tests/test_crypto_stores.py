@@ -19,7 +19,7 @@ from cipherpost.crypto import (
     generate_signed_prekey,
 )
 from cipherpost.crypto.stores import MemoryProtocolStore, ProtocolStore, SqliteProtocolStore
-from cipherpost.crypto.stores.sqlite import StoreError
+from cipherpost.exceptions import ProtocolStoreError
 from peers.cipherpost_device import Device, connect, seeded_rng
 
 BOB = Address("bob", 1)
@@ -279,7 +279,7 @@ def test_sqlite_reopen_keeps_everything(tmp_path: Path) -> None:
 def test_sqlite_rejects_other_identity(tmp_path: Path) -> None:
     path = tmp_path / "alice.db"
     SqliteProtocolStore(path).close()
-    with pytest.raises(StoreError, match="another identity key"):
+    with pytest.raises(ProtocolStoreError, match="another identity key"):
         SqliteProtocolStore(path, generate_identity_key_pair(Rng()))
 
 
@@ -288,7 +288,7 @@ def test_sqlite_rejects_other_schema(tmp_path: Path) -> None:
     SqliteProtocolStore(path).close()
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA user_version = 99")
-    with pytest.raises(StoreError, match="schema version 99"):
+    with pytest.raises(ProtocolStoreError, match="schema version 99"):
         SqliteProtocolStore(path)
 
 

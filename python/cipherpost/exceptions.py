@@ -76,6 +76,14 @@ class NoSenderKeyError(CryptoError):
     """There is no sender key state for this group sender, or none with this key id."""
 
 
+class InvalidCryptoArgumentError(CryptoError, ValueError):
+    """An argument of `cipherpost.crypto` is malformed, such as a key of the wrong length."""
+
+
+class ProtocolStoreError(CryptoError):
+    """A protocol store file cannot be used: another schema version or another identity."""
+
+
 # --- gateway transport and protocol --------------------------------------------------------
 
 

@@ -54,7 +54,10 @@ class Device:
         return self.store.identity_key_pair().public_key
 
     def publish_bundle(self, signed_prekey_id: int = 1, prekey_id: int | None = 1) -> PreKeyBundle:
-        """Generate and store a signed prekey (and a one-time prekey unless None); return the bundle."""
+        """Store a new signed prekey and, unless `prekey_id` is None, a one-time prekey.
+
+        Returns the bundle a server would hand out for them.
+        """
         signed = generate_signed_prekey(
             self.store.identity_key_pair(), signed_prekey_id, self.rng, FIXED_NOW_MS
         )

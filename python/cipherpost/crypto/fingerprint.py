@@ -9,6 +9,7 @@ digits.
 from __future__ import annotations
 
 from cipherpost import _core
+from cipherpost.exceptions import InvalidCryptoArgumentError
 
 # Iterations of SHA-512 per half, as libsignal's NumericFingerprintGenerator uses for display.
 FINGERPRINT_ITERATIONS = 5200
@@ -25,7 +26,7 @@ scannable_fingerprints_match = _core.scannable_fingerprints_match
 
 def _check_identity_key(identity_key: bytes, what: str) -> None:
     if len(identity_key) != SERIALIZED_KEY_LENGTH or identity_key[0] != DJB_KEY_TYPE:
-        raise ValueError(
+        raise InvalidCryptoArgumentError(
             f"{what} must be the 33-byte serialized form (0x05 then 32 key bytes), got "
             f"{len(identity_key)} bytes starting {identity_key[:1].hex() or 'with nothing'}"
         )
@@ -63,7 +64,7 @@ def identity_digits(user_id: str, identity_key: bytes) -> str:
 def format_safety_number(digits: str) -> str:
     """Split a safety number (or one 30-digit half) into space-separated groups of 5 digits."""
     if not digits.isdigit() or len(digits) % SAFETY_NUMBER_GROUP:
-        raise ValueError(
+        raise InvalidCryptoArgumentError(
             f"safety number {digits!r} must be decimal digits in groups of "
             f"{SAFETY_NUMBER_GROUP}; pass the output of safety_number()"
         )

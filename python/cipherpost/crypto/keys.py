@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from cipherpost._core import KeyPair, PreKeyBundle, Rng
+from cipherpost.exceptions import InvalidCryptoArgumentError
 
 # Prekey ids travel as protobuf uint32 but libsignal and python-axolotl keep them below 2**24
 # ("Medium.MAX_VALUE" = 0xFFFFFF) and wrap around when a batch passes the top.
@@ -72,9 +73,11 @@ def generate_registration_id(rng: Rng) -> int:
 
 
 def check_prekey_id(prekey_id: int, what: str = "prekey id") -> None:
-    """Raise ValueError unless `prekey_id` lies in 1..PREKEY_ID_MAX."""
+    """Raise InvalidCryptoArgumentError unless `prekey_id` lies in 1..PREKEY_ID_MAX."""
     if not 1 <= prekey_id <= PREKEY_ID_MAX:
-        raise ValueError(f"{what} {prekey_id} is out of range; use 1..{PREKEY_ID_MAX}")
+        raise InvalidCryptoArgumentError(
+            f"{what} {prekey_id} is out of range; use 1..{PREKEY_ID_MAX}"
+        )
 
 
 def generate_prekeys(start_id: int, count: int, rng: Rng) -> list[PreKeyRecord]:
@@ -85,7 +88,9 @@ def generate_prekeys(start_id: int, count: int, rng: Rng) -> list[PreKeyRecord]:
     """
     check_prekey_id(start_id, "start id")
     if not 0 <= count <= PREKEY_ID_MAX:
-        raise ValueError(f"prekey count {count} is out of range; use 0..{PREKEY_ID_MAX}")
+        raise InvalidCryptoArgumentError(
+            f"prekey count {count} is out of range; use 0..{PREKEY_ID_MAX}"
+        )
     return [
         PreKeyRecord((start_id - 1 + offset) % PREKEY_ID_MAX + 1, KeyPair.generate(rng))
         for offset in range(count)
@@ -115,7 +120,9 @@ def build_prekey_bundle(
     from the signed prekey alone.
     """
     if not 0 <= device_id <= DEVICE_ID_MAX:
-        raise ValueError(f"device id {device_id} is out of range; use 0..{DEVICE_ID_MAX}")
+        raise InvalidCryptoArgumentError(
+            f"device id {device_id} is out of range; use 0..{DEVICE_ID_MAX}"
+        )
     return PreKeyBundle(
         registration_id=registration_id,
         device_id=device_id,

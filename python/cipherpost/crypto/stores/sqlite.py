@@ -25,7 +25,7 @@ from cipherpost.crypto.keys import (
     generate_identity_key_pair,
     generate_registration_id,
 )
-from cipherpost.exceptions import CipherpostError
+from cipherpost.exceptions import ProtocolStoreError
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +73,6 @@ CREATE TABLE IF NOT EXISTS sender_keys (
 """
 
 
-class StoreError(CipherpostError):
-    """The store file cannot be used: wrong schema version or a different identity."""
-
-
 def wall_clock_ms() -> int:
     """Return the current Unix time in milliseconds."""
     return time.time_ns() // 1_000_000
@@ -87,8 +83,8 @@ class SqliteProtocolStore:
 
     Opening a new file stores `identity_key_pair` and `registration_id`, or generates both with
     `rng` when they are None. Opening an existing file loads them; passing a different identity
-    then raises StoreError rather than mixing two devices' keys in one file. `now_ms` supplies
-    the timestamps written next to identities, sessions and sender keys.
+    then raises ProtocolStoreError rather than mixing two devices' keys in one file. `now_ms`
+    supplies the timestamps written next to identities, sessions and sender keys.
     """
 
     def __init__(
@@ -133,7 +129,7 @@ class SqliteProtocolStore:
                         self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif version != SCHEMA_VERSION:
-            raise StoreError(
+            raise ProtocolStoreError(
                 f"store {self.path} has schema version {version}, this cipherpost reads "
                 f"version {SCHEMA_VERSION}; open it with a matching cipherpost version"
             )
@@ -149,12 +145,12 @@ class SqliteProtocolStore:
             if identity_key_pair is not None and (
                 identity_key_pair.public_key != stored.public_key
             ):
-                raise StoreError(
+                raise ProtocolStoreError(
                     f"store {self.path} belongs to another identity key; open it without an "
                     "identity or use a new file for this identity"
                 )
             if registration_id is not None and registration_id != row[1]:
-                raise StoreError(
+                raise ProtocolStoreError(
                     f"store {self.path} has registration id {row[1]}, not {registration_id}; "
                     "open it without a registration id or use a new file"
                 )
