@@ -38,13 +38,21 @@ fn main() {
     let their_u = *bob.public_key.u_bytes();
     let ours = *alice.private_key.as_bytes();
     time("x25519 via Edwards (AVX2 backend)", 2000, || {
-        let point = curve25519_dalek::montgomery::MontgomeryPoint(black_box(their_u)).to_edwards(0).unwrap();
+        let point = curve25519_dalek::montgomery::MontgomeryPoint(black_box(their_u))
+            .to_edwards(0)
+            .unwrap();
         black_box(point.mul_clamped(ours).to_montgomery());
     });
     time("  of which to_edwards", 2000, || {
-        black_box(curve25519_dalek::montgomery::MontgomeryPoint(black_box(their_u)).to_edwards(0).unwrap());
+        black_box(
+            curve25519_dalek::montgomery::MontgomeryPoint(black_box(their_u))
+                .to_edwards(0)
+                .unwrap(),
+        );
     });
-    let point = curve25519_dalek::montgomery::MontgomeryPoint(their_u).to_edwards(0).unwrap();
+    let point = curve25519_dalek::montgomery::MontgomeryPoint(their_u)
+        .to_edwards(0)
+        .unwrap();
     time("  of which mul_clamped", 2000, || {
         black_box(black_box(point).mul_clamped(ours));
     });
@@ -64,7 +72,10 @@ fn main() {
     time("xeddsa verify (prepared key)", 2000, || {
         assert!(verifying.verify(&[&message], &signature));
     });
-    let chain = ChainKey { key: [3; 32], index: 0 };
+    let chain = ChainKey {
+        key: [3; 32],
+        index: 0,
+    };
     time("chain step", 100_000, || {
         black_box(black_box(&chain).step());
     });
@@ -75,7 +86,9 @@ fn main() {
 
     let mut sender = SenderKeyRecord::new();
     let mut receiver = SenderKeyRecord::new();
-    receiver.process_distribution_message(&sender.create_distribution_message(&mut rng)).unwrap();
+    receiver
+        .process_distribution_message(&sender.create_distribution_message(&mut rng))
+        .unwrap();
     let plaintext = [0x41u8; 100];
     time("sender key encrypt + decrypt", 2000, || {
         let message = sender.encrypt(&plaintext, &mut rng).unwrap();

@@ -44,12 +44,18 @@ impl fmt::Display for Error {
                 f,
                 "unsupported message version byte 0x{byte:02x}; only version 3 (0x33) is supported"
             ),
-            Error::DuplicateMessage { chain_index, counter } => write!(
+            Error::DuplicateMessage {
+                chain_index,
+                counter,
+            } => write!(
                 f,
                 "duplicate message: counter {counter} was already decrypted \
                  (chain is at {chain_index})"
             ),
-            Error::MessageTooFarInFuture { chain_index, counter } => write!(
+            Error::MessageTooFarInFuture {
+                chain_index,
+                counter,
+            } => write!(
                 f,
                 "message counter {counter} is more than {} ahead of the chain at {chain_index}",
                 crate::MAX_FORWARD_JUMP

@@ -57,7 +57,9 @@ pub fn fingerprint_hash(
 pub fn display_digits(hash: &[u8; 64]) -> String {
     let mut digits = String::with_capacity(30);
     for chunk in hash[..30].chunks_exact(5) {
-        let value = chunk.iter().fold(0u64, |acc, &byte| (acc << 8) | u64::from(byte));
+        let value = chunk
+            .iter()
+            .fold(0u64, |acc, &byte| (acc << 8) | u64::from(byte));
         digits.push_str(&format!("{:05}", value % 100_000));
     }
     digits
@@ -73,8 +75,16 @@ pub fn safety_number(
     iterations: u32,
 ) -> Result<String> {
     let local = display_digits(&fingerprint_hash(iterations, local_id, local_identity_key)?);
-    let remote = display_digits(&fingerprint_hash(iterations, remote_id, remote_identity_key)?);
-    Ok(if local <= remote { local + &remote } else { remote + &local })
+    let remote = display_digits(&fingerprint_hash(
+        iterations,
+        remote_id,
+        remote_identity_key,
+    )?);
+    Ok(if local <= remote {
+        local + &remote
+    } else {
+        remote + &local
+    })
 }
 
 /// The scannable payload: protobuf `CombinedFingerprints` with our half as the local one.
@@ -122,7 +132,13 @@ fn parse_scannable(payload: &[u8], what: &'static str) -> Result<(u32, Vec<u8>, 
     };
     let proto = CombinedFingerprintsProto::decode(payload).map_err(|_| malformed())?;
     let version = proto.version.ok_or_else(malformed)?;
-    let local = proto.local_fingerprint.and_then(|half| half.content).ok_or_else(malformed)?;
-    let remote = proto.remote_fingerprint.and_then(|half| half.content).ok_or_else(malformed)?;
+    let local = proto
+        .local_fingerprint
+        .and_then(|half| half.content)
+        .ok_or_else(malformed)?;
+    let remote = proto
+        .remote_fingerprint
+        .and_then(|half| half.content)
+        .ok_or_else(malformed)?;
     Ok((version, local, remote))
 }

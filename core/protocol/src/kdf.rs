@@ -93,7 +93,9 @@ impl ChainKey {
 
 impl fmt::Debug for ChainKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChainKey").field("index", &self.index).finish_non_exhaustive()
+        f.debug_struct("ChainKey")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
     }
 }
 
@@ -111,7 +113,11 @@ impl MessageKeys {
     pub fn derive(seed: &[u8; 32]) -> Self {
         let mut output = Zeroizing::new([0u8; 80]);
         hkdf_zero_salt(seed, INFO_MESSAGE_KEYS, output.as_mut());
-        let mut keys = MessageKeys { cipher_key: [0; 32], mac_key: [0; 32], iv: [0; 16] };
+        let mut keys = MessageKeys {
+            cipher_key: [0; 32],
+            mac_key: [0; 32],
+            iv: [0; 16],
+        };
         keys.cipher_key.copy_from_slice(&output[..32]);
         keys.mac_key.copy_from_slice(&output[32..64]);
         keys.iv.copy_from_slice(&output[64..]);
@@ -131,7 +137,10 @@ impl SenderMessageKeys {
     pub fn derive(seed: &[u8; 32]) -> Self {
         let mut output = Zeroizing::new([0u8; 48]);
         hkdf_zero_salt(seed, INFO_GROUP, output.as_mut());
-        let mut keys = SenderMessageKeys { iv: [0; 16], cipher_key: [0; 32] };
+        let mut keys = SenderMessageKeys {
+            iv: [0; 16],
+            cipher_key: [0; 32],
+        };
         keys.iv.copy_from_slice(&output[..16]);
         keys.cipher_key.copy_from_slice(&output[16..]);
         keys
@@ -145,6 +154,8 @@ pub fn aes_cbc_encrypt(key: &[u8; 32], iv: &[u8; 16], plaintext: &[u8]) -> Vec<u
 
 /// Decrypts AES-256-CBC and strips PKCS#7 padding. Every failure is the opaque
 /// `InvalidMessage`, so that no padding oracle exists (callers check a MAC or signature first).
+// `usize::is_multiple_of` needs Rust 1.87; the workspace supports 1.75.
+#[allow(clippy::manual_is_multiple_of)]
 pub fn aes_cbc_decrypt(key: &[u8; 32], iv: &[u8; 16], ciphertext: &[u8]) -> Result<Vec<u8>> {
     if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
         return Err(Error::InvalidMessage);

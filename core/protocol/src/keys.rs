@@ -37,7 +37,9 @@ impl PublicKey {
             [other, ..] => Err(Error::InvalidKey(format!(
                 "public key type byte is 0x{other:02x}; expected 0x05 (Curve25519)"
             ))),
-            [] => Err(Error::InvalidKey("public key is empty; expected 33 bytes".into())),
+            [] => Err(Error::InvalidKey(
+                "public key is empty; expected 33 bytes".into(),
+            )),
         }
     }
 
@@ -72,7 +74,10 @@ impl PublicKey {
 
     /// Converts the key once for several agreements (see `PrivateKey::agree_prepared`).
     pub fn prepare(&self) -> PreparedPublicKey {
-        PreparedPublicKey { u: self.0, edwards: MontgomeryPoint(self.0).to_edwards(0) }
+        PreparedPublicKey {
+            u: self.0,
+            edwards: MontgomeryPoint(self.0).to_edwards(0),
+        }
     }
 }
 
@@ -143,7 +148,11 @@ impl PrivateKey {
 
     /// Computes the matching public key with the Edwards basepoint table.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(EdwardsPoint::mul_base_clamped(self.0).to_montgomery().to_bytes())
+        PublicKey(
+            EdwardsPoint::mul_base_clamped(self.0)
+                .to_montgomery()
+                .to_bytes(),
+        )
     }
 
     /// X25519 key agreement. The 32-byte shared secret is zeroized when dropped.
@@ -167,7 +176,11 @@ impl PrivateKey {
                 product.zeroize();
                 shared
             }
-            None => Zeroizing::new(MontgomeryPoint(their_public.u).mul_clamped(self.0).to_bytes()),
+            None => Zeroizing::new(
+                MontgomeryPoint(their_public.u)
+                    .mul_clamped(self.0)
+                    .to_bytes(),
+            ),
         }
     }
 }
@@ -202,13 +215,18 @@ impl KeyPair {
     /// Completes a key pair from its private half.
     pub fn from_private(private_key: PrivateKey) -> Self {
         let public_key = private_key.public_key();
-        KeyPair { private_key, public_key }
+        KeyPair {
+            private_key,
+            public_key,
+        }
     }
 }
 
 impl fmt::Debug for KeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyPair").field("public_key", &self.public_key).finish_non_exhaustive()
+        f.debug_struct("KeyPair")
+            .field("public_key", &self.public_key)
+            .finish_non_exhaustive()
     }
 }
 
@@ -222,7 +240,9 @@ mod tests {
 
     /// X25519 by the Montgomery ladder alone, the reference for the Edwards path.
     fn ladder(private: &PrivateKey, u: [u8; 32]) -> [u8; 32] {
-        MontgomeryPoint(u).mul_clamped(*private.as_bytes()).to_bytes()
+        MontgomeryPoint(u)
+            .mul_clamped(*private.as_bytes())
+            .to_bytes()
     }
 
     #[test]
@@ -253,9 +273,16 @@ mod tests {
             if prepared.edwards.is_none() {
                 twist_count += 1;
             }
-            assert_eq!(*private.agree_prepared(&prepared), ladder(&private, u), "u = {u:02x?}");
+            assert_eq!(
+                *private.agree_prepared(&prepared),
+                ladder(&private, u),
+                "u = {u:02x?}"
+            );
         }
-        assert!(twist_count > 50, "the fallback path ran only {twist_count} times");
+        assert!(
+            twist_count > 50,
+            "the fallback path ran only {twist_count} times"
+        );
     }
 
     #[test]

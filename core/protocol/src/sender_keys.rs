@@ -62,7 +62,10 @@ impl SenderKeyState {
 
     fn verify(&mut self, signed: &[u8], signature: &[u8; SIGNATURE_LENGTH]) -> bool {
         let sign_bit = signature_sign_bit(signature);
-        let cached = self.verifying_cache.as_ref().filter(|key| key.sign_bit() == sign_bit);
+        let cached = self
+            .verifying_cache
+            .as_ref()
+            .filter(|key| key.sign_bit() == sign_bit);
         let key = match cached {
             Some(key) => key,
             None => match VerifyingKey::new(&self.signing_public, sign_bit) {
@@ -105,9 +108,12 @@ fn parse_distribution_message(serialized: &[u8]) -> Result<DistributionMessage> 
     let proto = SenderKeyDistributionMessageProto::decode(&serialized[1..]).map_err(|_| {
         Error::MalformedMessage("SenderKeyDistributionMessage is not a valid protobuf")
     })?;
-    let (Some(key_id), Some(iteration), Some(chain_key), Some(signing_key)) =
-        (proto.id, proto.iteration, proto.chain_key.as_ref(), proto.signing_key.as_ref())
-    else {
+    let (Some(key_id), Some(iteration), Some(chain_key), Some(signing_key)) = (
+        proto.id,
+        proto.iteration,
+        proto.chain_key.as_ref(),
+        proto.signing_key.as_ref(),
+    ) else {
         return Err(Error::MalformedMessage(
             "SenderKeyDistributionMessage lacks an id, iteration, chain key or signing key",
         ));
@@ -118,7 +124,14 @@ fn parse_distribution_message(serialized: &[u8]) -> Result<DistributionMessage> 
     let signing_key = PublicKey::deserialize(signing_key).map_err(|_| {
         Error::MalformedMessage("SenderKeyDistributionMessage signing key is not a valid key")
     })?;
-    Ok(DistributionMessage { key_id, chain_key: ChainKey { key, index: iteration }, signing_key })
+    Ok(DistributionMessage {
+        key_id,
+        chain_key: ChainKey {
+            key,
+            index: iteration,
+        },
+        signing_key,
+    })
 }
 
 fn encode_distribution_message(state: &SenderKeyState) -> Vec<u8> {
@@ -159,11 +172,11 @@ impl SenderKeyRecord {
     /// Creates our sending state if the newest state cannot send (random key id, chain key
     /// and signing key), and returns a `SenderKeyDistributionMessage` for the sending state at
     /// its current iteration.
-    pub fn create_distribution_message<R: RngCore + CryptoRng>(
-        &mut self,
-        rng: &mut R,
-    ) -> Vec<u8> {
-        let can_send = self.states.front().is_some_and(|state| state.signing_private.is_some());
+    pub fn create_distribution_message<R: RngCore + CryptoRng>(&mut self, rng: &mut R) -> Vec<u8> {
+        let can_send = self
+            .states
+            .front()
+            .is_some_and(|state| state.signing_private.is_some());
         if !can_send {
             let key_id = rng.next_u32() % (MAX_SENDER_KEY_ID + 1);
             let mut key = [0u8; 32];
@@ -190,7 +203,11 @@ impl SenderKeyRecord {
     /// a new signing key under an old key id replaces that state.
     pub fn process_distribution_message(&mut self, message: &[u8]) -> Result<()> {
         let message = parse_distribution_message(message)?;
-        if let Some(position) = self.states.iter().position(|state| state.key_id == message.key_id) {
+        if let Some(position) = self
+            .states
+            .iter()
+            .position(|state| state.key_id == message.key_id)
+        {
             if self.states[position].signing_public == message.signing_key {
                 return Ok(());
             }
@@ -207,7 +224,11 @@ impl SenderKeyRecord {
     }
 
     /// Encrypts and signs with our sending state; returns a serialized `SenderKeyMessage`.
-    pub fn encrypt<R: RngCore + CryptoRng>(&mut self, plaintext: &[u8], rng: &mut R) -> Result<Vec<u8>> {
+    pub fn encrypt<R: RngCore + CryptoRng>(
+        &mut self,
+        plaintext: &[u8],
+        rng: &mut R,
+    ) -> Result<Vec<u8>> {
         let state = self
             .states
             .front_mut()
@@ -274,7 +295,9 @@ impl SenderKeyRecord {
             .states
             .iter_mut()
             .find(|state| state.key_id == key_id)
-            .ok_or_else(|| Error::NoSenderKey(format!("no sender key state with key id {key_id}")))?;
+            .ok_or_else(|| {
+                Error::NoSenderKey(format!("no sender key state with key id {key_id}"))
+            })?;
         if !state.verify(signed, &signature_bytes) {
             return Err(Error::InvalidMessage);
         }

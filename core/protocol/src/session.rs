@@ -17,9 +17,7 @@ use crate::kdf::{
     INFO_TEXT,
 };
 use crate::keys::{KeyPair, PreparedPublicKey, PrivateKey, PublicKey};
-use crate::wire::{
-    encode_signal_message, PreKeySignalMessage, SignalMessage, CURRENT_VERSION,
-};
+use crate::wire::{encode_signal_message, PreKeySignalMessage, SignalMessage, CURRENT_VERSION};
 use crate::xeddsa;
 use crate::{
     MAX_ARCHIVED_STATES, MAX_FORWARD_JUMP, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN,
@@ -112,12 +110,18 @@ impl fmt::Debug for SessionState {
     }
 }
 
-/// The change a successful decrypt makes to the state it used.
+/// The change a successful decrypt makes to the state it used. It lives on the stack for one
+/// call, so the size gap between variants costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 enum ChainUpdate {
     /// The message used the skipped key at `position` of receiver chain `chain`.
     UseSkipped { chain: usize, position: usize },
     /// Receiver chain `chain` moves to `next`, storing the keys of the messages it skipped.
-    Advance { chain: usize, next: ChainKey, skipped: Vec<SkippedKey> },
+    Advance {
+        chain: usize,
+        next: ChainKey,
+        skipped: Vec<SkippedKey>,
+    },
     /// A new ratchet key arrived: the root key after the receiving step and the new chain.
     NewChain {
         their_ratchet_key: PublicKey,
@@ -130,10 +134,16 @@ enum ChainUpdate {
 
 /// Steps `chain` up to `counter`, collecting skipped keys, and returns the message key seed of
 /// `counter` and the chain key after it. The caller has checked `counter >= chain.index`.
-pub(crate) fn step_to(chain: &ChainKey, counter: u32) -> Result<(Zeroizing<[u8; 32]>, ChainKey, Vec<SkippedKey>)> {
+pub(crate) fn step_to(
+    chain: &ChainKey,
+    counter: u32,
+) -> Result<(Zeroizing<[u8; 32]>, ChainKey, Vec<SkippedKey>)> {
     let jump = counter - chain.index;
     if jump > MAX_FORWARD_JUMP {
-        return Err(Error::MessageTooFarInFuture { chain_index: chain.index, counter });
+        return Err(Error::MessageTooFarInFuture {
+            chain_index: chain.index,
+            counter,
+        });
     }
     let mut skipped = Vec::new();
     let mut current = chain.clone();
@@ -145,7 +155,10 @@ pub(crate) fn step_to(chain: &ChainKey, counter: u32) -> Result<(Zeroizing<[u8; 
         let (seed, next) = current.step();
         let keep_from = counter.saturating_sub(MAX_SKIPPED_KEYS_PER_CHAIN as u32);
         if current.index >= keep_from {
-            skipped.push(SkippedKey { index: current.index, seed: *seed });
+            skipped.push(SkippedKey {
+                index: current.index,
+                seed: *seed,
+            });
         }
         current = next;
     }
@@ -168,9 +181,19 @@ impl SessionState {
 
         let mut secrets = Zeroizing::new(Vec::with_capacity(32 * 5));
         secrets.extend_from_slice(&X3DH_PREFIX);
-        secrets.extend_from_slice(our_identity.private_key.agree_prepared(&signed_prekey_point).as_ref());
+        secrets.extend_from_slice(
+            our_identity
+                .private_key
+                .agree_prepared(&signed_prekey_point)
+                .as_ref(),
+        );
         secrets.extend_from_slice(base_key.private_key.agree(&bundle.identity_key).as_ref());
-        secrets.extend_from_slice(base_key.private_key.agree_prepared(&signed_prekey_point).as_ref());
+        secrets.extend_from_slice(
+            base_key
+                .private_key
+                .agree_prepared(&signed_prekey_point)
+                .as_ref(),
+        );
         if let Some((_, one_time_prekey)) = &bundle.prekey {
             secrets.extend_from_slice(base_key.private_key.agree(one_time_prekey).as_ref());
         }
@@ -178,8 +201,11 @@ impl SessionState {
 
         // Alice ratchets once at once, so that her first message already uses a fresh key.
         let sending_ratchet_key = KeyPair::generate(rng);
-        let dh = sending_ratchet_key.private_key.agree_prepared(&signed_prekey_point);
-        let (next_root, sending_chain) = derive_root_and_chain(root_key.as_ref(), dh.as_ref(), INFO_RATCHET);
+        let dh = sending_ratchet_key
+            .private_key
+            .agree_prepared(&signed_prekey_point);
+        let (next_root, sending_chain) =
+            derive_root_and_chain(root_key.as_ref(), dh.as_ref(), INFO_RATCHET);
 
         SessionState {
             remote_identity: bundle.identity_key,
@@ -187,11 +213,17 @@ impl SessionState {
             previous_counter: 0,
             sender_chain: SenderChain {
                 ratchet_key: sending_ratchet_key,
-                chain_key: ChainKey { key: *sending_chain, index: 0 },
+                chain_key: ChainKey {
+                    key: *sending_chain,
+                    index: 0,
+                },
             },
             receiver_chains: vec![ReceiverChain {
                 ratchet_key: *their_signed_prekey,
-                chain_key: ChainKey { key: *chain_key, index: 0 },
+                chain_key: ChainKey {
+                    key: *chain_key,
+                    index: 0,
+                },
                 skipped: VecDeque::new(),
             }],
             pending_prekey: Some(PendingPreKey {
@@ -219,10 +251,25 @@ impl SessionState {
         secrets.extend_from_slice(&X3DH_PREFIX);
         secrets.extend_from_slice(our_signed_prekey.private_key.agree(their_identity).as_ref());
         let base_point = their_base_key.prepare();
-        secrets.extend_from_slice(our_identity.private_key.agree_prepared(&base_point).as_ref());
-        secrets.extend_from_slice(our_signed_prekey.private_key.agree_prepared(&base_point).as_ref());
+        secrets.extend_from_slice(
+            our_identity
+                .private_key
+                .agree_prepared(&base_point)
+                .as_ref(),
+        );
+        secrets.extend_from_slice(
+            our_signed_prekey
+                .private_key
+                .agree_prepared(&base_point)
+                .as_ref(),
+        );
         if let Some(one_time_prekey) = our_one_time_prekey {
-            secrets.extend_from_slice(one_time_prekey.private_key.agree_prepared(&base_point).as_ref());
+            secrets.extend_from_slice(
+                one_time_prekey
+                    .private_key
+                    .agree_prepared(&base_point)
+                    .as_ref(),
+            );
         }
         let (root_key, chain_key) = derive_root_and_chain(&[0u8; 32], &secrets, INFO_TEXT);
 
@@ -232,7 +279,10 @@ impl SessionState {
             previous_counter: 0,
             sender_chain: SenderChain {
                 ratchet_key: our_signed_prekey.clone(),
-                chain_key: ChainKey { key: *chain_key, index: 0 },
+                chain_key: ChainKey {
+                    key: *chain_key,
+                    index: 0,
+                },
             },
             receiver_chains: Vec::new(),
             pending_prekey: None,
@@ -271,22 +321,45 @@ impl SessionState {
                         });
                     };
                     let seed = Zeroizing::new(chain.skipped[position].seed);
-                    (seed, ChainUpdate::UseSkipped { chain: chain_position, position })
+                    (
+                        seed,
+                        ChainUpdate::UseSkipped {
+                            chain: chain_position,
+                            position,
+                        },
+                    )
                 } else {
                     let (seed, next, skipped) = step_to(&chain.chain_key, counter)?;
-                    (seed, ChainUpdate::Advance { chain: chain_position, next, skipped })
+                    (
+                        seed,
+                        ChainUpdate::Advance {
+                            chain: chain_position,
+                            next,
+                            skipped,
+                        },
+                    )
                 }
             }
             None => {
                 // Check the jump before the DH, so that a far-future message costs nothing.
                 if counter > MAX_FORWARD_JUMP {
-                    return Err(Error::MessageTooFarInFuture { chain_index: 0, counter });
+                    return Err(Error::MessageTooFarInFuture {
+                        chain_index: 0,
+                        counter,
+                    });
                 }
                 let their_ratchet_point = message.ratchet_key.prepare();
-                let dh = self.sender_chain.ratchet_key.private_key.agree_prepared(&their_ratchet_point);
+                let dh = self
+                    .sender_chain
+                    .ratchet_key
+                    .private_key
+                    .agree_prepared(&their_ratchet_point);
                 let (root_key, chain_key) =
                     derive_root_and_chain(self.root_key.as_ref(), dh.as_ref(), INFO_RATCHET);
-                let chain = ChainKey { key: *chain_key, index: 0 };
+                let chain = ChainKey {
+                    key: *chain_key,
+                    index: 0,
+                };
                 let (seed, next, skipped) = step_to(&chain, counter)?;
                 let update = ChainUpdate::NewChain {
                     their_ratchet_key: message.ratchet_key,
@@ -316,13 +389,23 @@ impl SessionState {
                     chain.skipped.remove(position);
                 }
             }
-            ChainUpdate::Advance { chain, next, skipped } => {
+            ChainUpdate::Advance {
+                chain,
+                next,
+                skipped,
+            } => {
                 if let Some(chain) = self.receiver_chains.get_mut(chain) {
                     chain.chain_key = next;
                     store_skipped(&mut chain.skipped, skipped);
                 }
             }
-            ChainUpdate::NewChain { their_ratchet_key, their_ratchet_point, root_key, next, skipped } => {
+            ChainUpdate::NewChain {
+                their_ratchet_key,
+                their_ratchet_point,
+                root_key,
+                next,
+                skipped,
+            } => {
                 let mut chain = ReceiverChain {
                     ratchet_key: their_ratchet_key,
                     chain_key: next,
@@ -335,14 +418,19 @@ impl SessionState {
                 }
 
                 let new_ratchet_key = KeyPair::generate(rng);
-                let dh = new_ratchet_key.private_key.agree_prepared(&their_ratchet_point);
+                let dh = new_ratchet_key
+                    .private_key
+                    .agree_prepared(&their_ratchet_point);
                 let (next_root, sending_chain) =
                     derive_root_and_chain(root_key.as_ref(), dh.as_ref(), INFO_RATCHET);
                 self.root_key = next_root;
                 self.previous_counter = self.sender_chain.chain_key.index.saturating_sub(1);
                 self.sender_chain = SenderChain {
                     ratchet_key: new_ratchet_key,
-                    chain_key: ChainKey { key: *sending_chain, index: 0 },
+                    chain_key: ChainKey {
+                        key: *sending_chain,
+                        index: 0,
+                    },
                 };
             }
         }
@@ -436,12 +524,17 @@ impl SessionRecord {
 
     /// The remote registration id of the current state.
     pub fn remote_registration_id(&self) -> Option<u32> {
-        self.current.as_ref().map(|state| state.remote_registration_id)
+        self.current
+            .as_ref()
+            .map(|state| state.remote_registration_id)
     }
 
     /// True when the current or an archived state was set up with this X3DH base key.
     pub fn has_session_with_base_key(&self, base_key: &PublicKey) -> bool {
-        self.current.iter().chain(self.previous.iter()).any(|state| state.alice_base_key == *base_key)
+        self.current
+            .iter()
+            .chain(self.previous.iter())
+            .any(|state| state.alice_base_key == *base_key)
     }
 
     /// Moves the current state to the front of the archive.
@@ -473,7 +566,11 @@ impl SessionRecord {
         rng: &mut R,
     ) -> Result<()> {
         let signed = bundle.signed_prekey_public.serialize();
-        if !xeddsa::verify(&bundle.identity_key, &[&signed], &bundle.signed_prekey_signature) {
+        if !xeddsa::verify(
+            &bundle.identity_key,
+            &[&signed],
+            &bundle.signed_prekey_signature,
+        ) {
             return Err(Error::InvalidSignature);
         }
         let state = SessionState::new_alice(our_identity, our_registration_id, bundle, rng);
@@ -564,7 +661,10 @@ impl SessionRecord {
         }
 
         let signed_prekey = signed_prekey.ok_or_else(|| {
-            Error::UnknownPreKey(format!("signed prekey {} was not supplied", header.signed_prekey_id))
+            Error::UnknownPreKey(format!(
+                "signed prekey {} was not supplied",
+                header.signed_prekey_id
+            ))
         })?;
         let one_time_prekey = match header.prekey_id {
             None => None,
@@ -613,7 +713,10 @@ pub(crate) fn check_session_version(version: u32) -> Result<()> {
 pub(crate) fn key_pair_from_parts(public: &[u8], private: &[u8]) -> Result<KeyPair> {
     let private_key = PrivateKey::deserialize(private)?;
     let public_key = PublicKey::deserialize(public)?;
-    Ok(KeyPair { private_key, public_key })
+    Ok(KeyPair {
+        private_key,
+        public_key,
+    })
 }
 
 #[cfg(test)]
@@ -630,14 +733,21 @@ mod tests {
     /// chain key that X3DH derives (his signed prekey is his first ratchet key).
     #[test]
     fn x3dh_without_one_time_prekey_vector() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors/signal-v3.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/vectors/signal-v3.json"
+        );
         let all: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let vector = &all["x3dh_v3_no_one_time_prekey"];
         let key_pair = |name: &str| {
-            let private = PrivateKey::deserialize(&vector_hex(vector, &format!("{name}_private"))).unwrap();
+            let private =
+                PrivateKey::deserialize(&vector_hex(vector, &format!("{name}_private"))).unwrap();
             let pair = KeyPair::from_private(private);
-            assert_eq!(pair.public_key.serialize().to_vec(), vector_hex(vector, &format!("{name}_public")));
+            assert_eq!(
+                pair.public_key.serialize().to_vec(),
+                vector_hex(vector, &format!("{name}_public"))
+            );
             pair
         };
         let bob_identity = key_pair("bob_identity");
@@ -654,7 +764,10 @@ mod tests {
             &alice_base.public_key,
             2,
         );
-        assert_eq!(state.sender_chain.chain_key.key.to_vec(), vector_hex(vector, "bob_sender_chain_key"));
+        assert_eq!(
+            state.sender_chain.chain_key.key.to_vec(),
+            vector_hex(vector, "bob_sender_chain_key")
+        );
         assert_eq!(state.sender_chain.chain_key.index, 0);
     }
 }

@@ -10,12 +10,12 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::kdf::ChainKey;
+use crate::keys::PrivateKey;
 use crate::keys::PublicKey;
 use crate::proto::{
-    PendingPreKeyProto, ReceiverChainProto, SenderChainProto, SessionRecordProto,
-    SenderKeyRecordProto, SenderKeyStateProto, SessionStateProto, SkippedKeyProto,
+    PendingPreKeyProto, ReceiverChainProto, SenderChainProto, SenderKeyRecordProto,
+    SenderKeyStateProto, SessionRecordProto, SessionStateProto, SkippedKeyProto,
 };
-use crate::keys::PrivateKey;
 use crate::sender_keys::{SenderKeyRecord, SenderKeyState};
 use crate::session::{
     check_session_version, key_pair_from_parts, PendingPreKey, ReceiverChain, SenderChain,
@@ -35,22 +35,31 @@ pub(crate) fn array32(bytes: &[u8], what: &str) -> Result<[u8; 32]> {
 }
 
 pub(crate) fn stored_public_key(bytes: &[u8], what: &str) -> Result<PublicKey> {
-    PublicKey::deserialize(bytes).map_err(|_| invalid(&format!("{what} is not a 33-byte public key")))
+    PublicKey::deserialize(bytes)
+        .map_err(|_| invalid(&format!("{what} is not a 33-byte public key")))
 }
 
 pub(crate) fn skipped_to_proto(skipped: &SkippedKey) -> SkippedKeyProto {
-    SkippedKeyProto { index: skipped.index, seed: skipped.seed.to_vec() }
+    SkippedKeyProto {
+        index: skipped.index,
+        seed: skipped.seed.to_vec(),
+    }
 }
 
-pub(crate) fn skipped_from_proto(
-    protos: &[SkippedKeyProto],
-) -> Result<VecDeque<SkippedKey>> {
+pub(crate) fn skipped_from_proto(protos: &[SkippedKeyProto]) -> Result<VecDeque<SkippedKey>> {
     if protos.len() > MAX_SKIPPED_KEYS_PER_CHAIN {
-        return Err(invalid("a chain stores more skipped keys than MAX_SKIPPED_KEYS_PER_CHAIN"));
+        return Err(invalid(
+            "a chain stores more skipped keys than MAX_SKIPPED_KEYS_PER_CHAIN",
+        ));
     }
     protos
         .iter()
-        .map(|proto| Ok(SkippedKey { index: proto.index, seed: array32(&proto.seed, "skipped key seed")? }))
+        .map(|proto| {
+            Ok(SkippedKey {
+                index: proto.index,
+                seed: array32(&proto.seed, "skipped key seed")?,
+            })
+        })
         .collect()
 }
 
@@ -77,11 +86,14 @@ fn state_to_proto(state: &SessionState) -> SessionStateProto {
                 skipped: chain.skipped.iter().map(skipped_to_proto).collect(),
             })
             .collect(),
-        pending_prekey: state.pending_prekey.as_ref().map(|pending| PendingPreKeyProto {
-            prekey_id: pending.prekey_id,
-            signed_prekey_id: pending.signed_prekey_id,
-            base_key: pending.base_key.serialize().to_vec(),
-        }),
+        pending_prekey: state
+            .pending_prekey
+            .as_ref()
+            .map(|pending| PendingPreKeyProto {
+                prekey_id: pending.prekey_id,
+                signed_prekey_id: pending.signed_prekey_id,
+                base_key: pending.base_key.serialize().to_vec(),
+            }),
         local_registration_id: state.local_registration_id,
         remote_registration_id: state.remote_registration_id,
         alice_base_key: state.alice_base_key.serialize().to_vec(),
@@ -90,9 +102,14 @@ fn state_to_proto(state: &SessionState) -> SessionStateProto {
 
 fn state_from_proto(proto: &SessionStateProto) -> Result<SessionState> {
     check_session_version(proto.session_version)?;
-    let sender = proto.sender_chain.as_ref().ok_or_else(|| invalid("state has no sending chain"))?;
+    let sender = proto
+        .sender_chain
+        .as_ref()
+        .ok_or_else(|| invalid("state has no sending chain"))?;
     if proto.receiver_chains.len() > MAX_RECEIVER_CHAINS {
-        return Err(invalid("state has more receiving chains than MAX_RECEIVER_CHAINS"));
+        return Err(invalid(
+            "state has more receiving chains than MAX_RECEIVER_CHAINS",
+        ));
     }
     let receiver_chains = proto
         .receiver_chains
@@ -148,12 +165,17 @@ impl SessionRecord {
 
     /// Parses a record written by `serialize`.
     pub fn deserialize(bytes: &[u8]) -> Result<Self> {
-        let proto = SessionRecordProto::decode(bytes).map_err(|_| invalid("not a valid protobuf"))?;
+        let proto =
+            SessionRecordProto::decode(bytes).map_err(|_| invalid("not a valid protobuf"))?;
         if proto.previous.len() > MAX_ARCHIVED_STATES {
             return Err(invalid("more archived states than MAX_ARCHIVED_STATES"));
         }
         let current = proto.current.as_ref().map(state_from_proto).transpose()?;
-        let previous = proto.previous.iter().map(state_from_proto).collect::<Result<_>>()?;
+        let previous = proto
+            .previous
+            .iter()
+            .map(state_from_proto)
+            .collect::<Result<_>>()?;
         Ok(SessionRecord { current, previous })
     }
 }
@@ -195,7 +217,8 @@ impl SenderKeyRecord {
                 let signing_private = match &state.signing_private {
                     None => None,
                     Some(bytes) => Some(
-                        PrivateKey::deserialize(bytes).map_err(|_| invalid("signing private key"))?,
+                        PrivateKey::deserialize(bytes)
+                            .map_err(|_| invalid("signing private key"))?,
                     ),
                 };
                 Ok(SenderKeyState::new(

@@ -43,7 +43,9 @@ impl<'a> SignalMessage<'a> {
     pub fn parse(serialized: &'a [u8]) -> Result<Self> {
         check_version(serialized)?;
         if serialized.len() < 1 + MAC_LENGTH {
-            return Err(Error::MalformedMessage("SignalMessage is shorter than version byte and MAC"));
+            return Err(Error::MalformedMessage(
+                "SignalMessage is shorter than version byte and MAC",
+            ));
         }
         let (authenticated, mac_bytes) = serialized.split_at(serialized.len() - MAC_LENGTH);
         let proto = SignalMessageProto::decode(&authenticated[1..])
@@ -77,7 +79,12 @@ impl<'a> SignalMessage<'a> {
         receiver_identity: &PublicKey,
         mac_key: &[u8; 32],
     ) -> bool {
-        let expected = compute_mac(sender_identity, receiver_identity, mac_key, self.authenticated);
+        let expected = compute_mac(
+            sender_identity,
+            receiver_identity,
+            mac_key,
+            self.authenticated,
+        );
         expected[..MAC_LENGTH].ct_eq(&self.mac).into()
     }
 }
@@ -90,7 +97,11 @@ fn compute_mac(
 ) -> [u8; 32] {
     hmac_sha256(
         mac_key,
-        &[&sender_identity.serialize(), &receiver_identity.serialize(), authenticated],
+        &[
+            &sender_identity.serialize(),
+            &receiver_identity.serialize(),
+            authenticated,
+        ],
     )
 }
 
@@ -106,7 +117,8 @@ pub fn encode_signal_message(
 ) -> Vec<u8> {
     // The protobuf is encoded by hand here, field by field in tag order as protobuf-java
     // writes it, so that the ciphertext is copied once instead of through a temporary Vec.
-    let mut out = Vec::with_capacity(1 + 2 + PUBLIC_KEY_LENGTH + 12 + 6 + ciphertext.len() + MAC_LENGTH);
+    let mut out =
+        Vec::with_capacity(1 + 2 + PUBLIC_KEY_LENGTH + 12 + 6 + ciphertext.len() + MAC_LENGTH);
     out.push(VERSION_BYTE);
     out.push(0x0A); // field 1, length-delimited
     prost::encoding::encode_varint(PUBLIC_KEY_LENGTH as u64, &mut out);
@@ -142,15 +154,19 @@ impl PreKeySignalMessage {
         check_version(serialized)?;
         let proto = PreKeySignalMessageProto::decode(&serialized[1..])
             .map_err(|_| Error::MalformedMessage("PreKeySignalMessage is not a valid protobuf"))?;
-        let (Some(base_key), Some(identity_key), Some(signed_prekey_id), Some(message)) =
-            (proto.base_key, proto.identity_key, proto.signed_prekey_id, proto.message)
-        else {
+        let (Some(base_key), Some(identity_key), Some(signed_prekey_id), Some(message)) = (
+            proto.base_key,
+            proto.identity_key,
+            proto.signed_prekey_id,
+            proto.message,
+        ) else {
             return Err(Error::MalformedMessage(
                 "PreKeySignalMessage lacks a base key, identity key, signed prekey id or message",
             ));
         };
-        let base_key = PublicKey::deserialize(&base_key)
-            .map_err(|_| Error::MalformedMessage("PreKeySignalMessage base key is not a valid key"))?;
+        let base_key = PublicKey::deserialize(&base_key).map_err(|_| {
+            Error::MalformedMessage("PreKeySignalMessage base key is not a valid key")
+        })?;
         let identity_key = PublicKey::deserialize(&identity_key).map_err(|_| {
             Error::MalformedMessage("PreKeySignalMessage identity key is not a valid key")
         })?;

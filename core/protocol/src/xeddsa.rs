@@ -44,7 +44,11 @@ impl SigningKey {
         let clamped = Zeroizing::new(*private_key.as_bytes());
         let scalar = Scalar::from_bytes_mod_order(*clamped);
         let edwards_public = (&scalar * ED25519_BASEPOINT_TABLE).compress().to_bytes();
-        SigningKey { clamped, scalar, edwards_public }
+        SigningKey {
+            clamped,
+            scalar,
+            edwards_public,
+        }
     }
 
     /// Signs the concatenation of `message_parts` with fresh randomness from `rng`.
@@ -112,7 +116,11 @@ impl VerifyingKey {
     /// None when the u-coordinate is not on the curve (u = -1).
     pub fn new(public_key: &PublicKey, sign_bit: u8) -> Option<Self> {
         let a = MontgomeryPoint(*public_key.u_bytes()).to_edwards(sign_bit)?;
-        Some(VerifyingKey { sign_bit, minus_a: -a, compressed_a: a.compress() })
+        Some(VerifyingKey {
+            sign_bit,
+            minus_a: -a,
+            compressed_a: a.compress(),
+        })
     }
 
     /// The sign bit that this key was built for.
@@ -154,7 +162,9 @@ impl VerifyingKey {
 
 impl fmt::Debug for VerifyingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifyingKey").field("sign_bit", &self.sign_bit).finish_non_exhaustive()
+        f.debug_struct("VerifyingKey")
+            .field("sign_bit", &self.sign_bit)
+            .finish_non_exhaustive()
     }
 }
 

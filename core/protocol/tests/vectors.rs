@@ -16,10 +16,19 @@ fn u_key(bytes: &[u8]) -> PublicKey {
 fn x25519_agreement_vector() {
     let all = vectors();
     let vector = &all["x25519_agreement"];
-    let alice = KeyPair::from_private(PrivateKey::deserialize(&hex_field(vector, "alice_private")).unwrap());
-    let bob = KeyPair::from_private(PrivateKey::deserialize(&hex_field(vector, "bob_private")).unwrap());
-    assert_eq!(alice.public_key.u_bytes().to_vec(), hex_field(vector, "alice_public"));
-    assert_eq!(bob.public_key.u_bytes().to_vec(), hex_field(vector, "bob_public"));
+    let alice = KeyPair::from_private(
+        PrivateKey::deserialize(&hex_field(vector, "alice_private")).unwrap(),
+    );
+    let bob =
+        KeyPair::from_private(PrivateKey::deserialize(&hex_field(vector, "bob_private")).unwrap());
+    assert_eq!(
+        alice.public_key.u_bytes().to_vec(),
+        hex_field(vector, "alice_public")
+    );
+    assert_eq!(
+        bob.public_key.u_bytes().to_vec(),
+        hex_field(vector, "bob_public")
+    );
 
     let shared = hex_field(vector, "shared");
     let bob_public = u_key(&hex_field(vector, "bob_public"));
@@ -48,7 +57,10 @@ fn xeddsa_signature_vector() {
         for bit in [0x01u8, 0x80] {
             let mut altered = signature.clone();
             altered[byte] ^= bit;
-            assert!(!xeddsa::verify(&public, &[&message], &altered), "byte {byte} bit {bit:#x}");
+            assert!(
+                !xeddsa::verify(&public, &[&message], &altered),
+                "byte {byte} bit {bit:#x}"
+            );
         }
     }
     let mut altered_message = message.clone();
@@ -77,7 +89,10 @@ fn xeddsa_sign_verify_both_signs() {
 fn chain_key_step_vector() {
     let all = vectors();
     let vector = &all["chain_key_step_v3"];
-    let chain = ChainKey { key: hex_field(vector, "chain_key").try_into().unwrap(), index: 0 };
+    let chain = ChainKey {
+        key: hex_field(vector, "chain_key").try_into().unwrap(),
+        index: 0,
+    };
     let (seed, next) = chain.step();
     let keys = MessageKeys::derive(&seed);
     assert_eq!(keys.cipher_key.to_vec(), hex_field(vector, "cipher_key"));
@@ -98,12 +113,19 @@ fn safety_number_vector() {
     let remote_key = PublicKey::deserialize(&hex_field(vector, "remote_identity_key")).unwrap();
 
     let local_half = display_digits(&fingerprint_hash(iterations, local_id, &local_key).unwrap());
-    let remote_half = display_digits(&fingerprint_hash(iterations, remote_id, &remote_key).unwrap());
+    let remote_half =
+        display_digits(&fingerprint_hash(iterations, remote_id, &remote_key).unwrap());
     assert_eq!(local_half, vector["local_half"].as_str().unwrap());
     assert_eq!(remote_half, vector["remote_half"].as_str().unwrap());
 
     let display = vector["display"].as_str().unwrap();
-    assert_eq!(safety_number(local_id, &local_key, remote_id, &remote_key, iterations).unwrap(), display);
+    assert_eq!(
+        safety_number(local_id, &local_key, remote_id, &remote_key, iterations).unwrap(),
+        display
+    );
     // Both sides compute the same number.
-    assert_eq!(safety_number(remote_id, &remote_key, local_id, &local_key, iterations).unwrap(), display);
+    assert_eq!(
+        safety_number(remote_id, &remote_key, local_id, &local_key, iterations).unwrap(),
+        display
+    );
 }

@@ -64,7 +64,11 @@ impl PyRng {
         Ok(PyRng { inner })
     }
 
-    fn random_bytes<'py>(&mut self, py: Python<'py>, length: usize) -> PyResult<Bound<'py, PyBytes>> {
+    fn random_bytes<'py>(
+        &mut self,
+        py: Python<'py>,
+        length: usize,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         use rand_core_fill::fill;
         PyBytes::new_with(py, length, |buffer| {
             fill(&mut self.inner, buffer);
@@ -100,13 +104,17 @@ pub struct PyKeyPair {
 impl PyKeyPair {
     #[staticmethod]
     fn generate(mut rng: PyRefMut<'_, PyRng>) -> Self {
-        PyKeyPair { inner: protocol::KeyPair::generate(&mut rng.inner) }
+        PyKeyPair {
+            inner: protocol::KeyPair::generate(&mut rng.inner),
+        }
     }
 
     #[staticmethod]
     fn from_private(private_key: &[u8]) -> PyResult<Self> {
         let private_key = protocol::PrivateKey::deserialize(private_key).map_err(to_py_err)?;
-        Ok(PyKeyPair { inner: protocol::KeyPair::from_private(private_key) })
+        Ok(PyKeyPair {
+            inner: protocol::KeyPair::from_private(private_key),
+        })
     }
 
     #[getter]
@@ -129,14 +137,26 @@ impl PyKeyPair {
         PyBytes::new(py, &signature)
     }
 
-    fn agree<'py>(&self, py: Python<'py>, their_public_key: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    fn agree<'py>(
+        &self,
+        py: Python<'py>,
+        their_public_key: &[u8],
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let their = PublicKey::from_raw_or_serialized(their_public_key).map_err(to_py_err)?;
-        Ok(PyBytes::new(py, self.inner.private_key.agree(&their).as_ref()))
+        Ok(PyBytes::new(
+            py,
+            self.inner.private_key.agree(&their).as_ref(),
+        ))
     }
 
     fn __repr__(&self) -> String {
-        let public: String =
-            self.inner.public_key.serialize().iter().map(|byte| format!("{byte:02x}")).collect();
+        let public: String = self
+            .inner
+            .public_key
+            .serialize()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
         format!("KeyPair(public_key={public})")
     }
 }
@@ -263,7 +283,9 @@ impl PyPreKeyBundle {
 
     #[getter]
     fn prekey_public<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
-        self.inner.prekey.map(|(_, key)| PyBytes::new(py, &key.serialize()))
+        self.inner
+            .prekey
+            .map(|(_, key)| PyBytes::new(py, &key.serialize()))
     }
 
     #[getter]
@@ -356,12 +378,16 @@ pub struct PySessionRecord {
 impl PySessionRecord {
     #[new]
     fn new() -> Self {
-        PySessionRecord { inner: protocol::SessionRecord::new() }
+        PySessionRecord {
+            inner: protocol::SessionRecord::new(),
+        }
     }
 
     #[staticmethod]
     fn deserialize(data: &[u8]) -> PyResult<Self> {
-        Ok(PySessionRecord { inner: protocol::SessionRecord::deserialize(data).map_err(to_py_err)? })
+        Ok(PySessionRecord {
+            inner: protocol::SessionRecord::deserialize(data).map_err(to_py_err)?,
+        })
     }
 
     fn serialize<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
@@ -373,7 +399,9 @@ impl PySessionRecord {
     }
 
     fn remote_identity_key<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
-        self.inner.remote_identity_key().map(|key| PyBytes::new(py, &key.serialize()))
+        self.inner
+            .remote_identity_key()
+            .map(|key| PyBytes::new(py, &key.serialize()))
     }
 
     fn remote_registration_id(&self) -> Option<u32> {
@@ -389,7 +417,9 @@ impl PySessionRecord {
     }
 
     fn clone(&self) -> Self {
-        PySessionRecord { inner: self.inner.clone() }
+        PySessionRecord {
+            inner: self.inner.clone(),
+        }
     }
 
     fn initialize_from_bundle(
@@ -400,7 +430,12 @@ impl PySessionRecord {
         mut rng: PyRefMut<'_, PyRng>,
     ) -> PyResult<()> {
         self.inner
-            .initialize_from_bundle(&our_identity.inner, our_registration_id, &bundle.inner, &mut rng.inner)
+            .initialize_from_bundle(
+                &our_identity.inner,
+                our_registration_id,
+                &bundle.inner,
+                &mut rng.inner,
+            )
             .map_err(to_py_err)
     }
 
@@ -411,8 +446,10 @@ impl PySessionRecord {
         plaintext: &[u8],
     ) -> PyResult<(u8, Bound<'py, PyBytes>)> {
         let our_identity = public_key(our_identity_key)?;
-        let (message_type, message) =
-            self.inner.encrypt(&our_identity, plaintext).map_err(to_py_err)?;
+        let (message_type, message) = self
+            .inner
+            .encrypt(&our_identity, plaintext)
+            .map_err(to_py_err)?;
         Ok((message_type, PyBytes::new(py, &message)))
     }
 
@@ -480,7 +517,9 @@ pub struct PySenderKeyRecord {
 impl PySenderKeyRecord {
     #[new]
     fn new() -> Self {
-        PySenderKeyRecord { inner: protocol::SenderKeyRecord::new() }
+        PySenderKeyRecord {
+            inner: protocol::SenderKeyRecord::new(),
+        }
     }
 
     #[staticmethod]
@@ -499,7 +538,9 @@ impl PySenderKeyRecord {
     }
 
     fn clone(&self) -> Self {
-        PySenderKeyRecord { inner: self.inner.clone() }
+        PySenderKeyRecord {
+            inner: self.inner.clone(),
+        }
     }
 
     fn create_distribution_message<'py>(
@@ -511,7 +552,9 @@ impl PySenderKeyRecord {
     }
 
     fn process_distribution_message(&mut self, message: &[u8]) -> PyResult<()> {
-        self.inner.process_distribution_message(message).map_err(to_py_err)
+        self.inner
+            .process_distribution_message(message)
+            .map_err(to_py_err)
     }
 
     fn encrypt<'py>(
@@ -520,7 +563,10 @@ impl PySenderKeyRecord {
         plaintext: &[u8],
         mut rng: PyRefMut<'_, PyRng>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let message = self.inner.encrypt(plaintext, &mut rng.inner).map_err(to_py_err)?;
+        let message = self
+            .inner
+            .encrypt(plaintext, &mut rng.inner)
+            .map_err(to_py_err)?;
         Ok(PyBytes::new(py, &message))
     }
 
@@ -550,9 +596,15 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("PREKEY_MESSAGE_TYPE", protocol::PREKEY_MESSAGE_TYPE)?;
     m.add("SIGNAL_MESSAGE_TYPE", protocol::SIGNAL_MESSAGE_TYPE)?;
     m.add("SENDER_KEY_MESSAGE_TYPE", protocol::SENDER_KEY_MESSAGE_TYPE)?;
-    m.add("SENDER_KEY_DISTRIBUTION_TYPE", protocol::SENDER_KEY_DISTRIBUTION_TYPE)?;
+    m.add(
+        "SENDER_KEY_DISTRIBUTION_TYPE",
+        protocol::SENDER_KEY_DISTRIBUTION_TYPE,
+    )?;
     m.add("MAX_FORWARD_JUMP", protocol::MAX_FORWARD_JUMP)?;
-    m.add("MAX_SKIPPED_KEYS_PER_CHAIN", protocol::MAX_SKIPPED_KEYS_PER_CHAIN)?;
+    m.add(
+        "MAX_SKIPPED_KEYS_PER_CHAIN",
+        protocol::MAX_SKIPPED_KEYS_PER_CHAIN,
+    )?;
     m.add("MAX_RECEIVER_CHAINS", protocol::MAX_RECEIVER_CHAINS)?;
     m.add("MAX_ARCHIVED_STATES", protocol::MAX_ARCHIVED_STATES)?;
     m.add("MAX_SENDER_KEY_STATES", protocol::MAX_SENDER_KEY_STATES)?;

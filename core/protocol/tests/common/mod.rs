@@ -6,7 +6,10 @@ use cipherpost_protocol::{KeyPair, PreKeyBundle, ProtocolRng, PublicKey, Session
 
 /// Loads `tests/vectors/signal-v3.json` from the repository root.
 pub fn vectors() -> serde_json::Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors/signal-v3.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/vectors/signal-v3.json"
+    );
     let text = std::fs::read_to_string(path).expect("vectors file is readable");
     serde_json::from_str(&text).expect("vectors file is JSON")
 }
@@ -65,7 +68,7 @@ impl Party {
             registration_id: self.registration_id,
             device_id: 1,
             prekey: with_one_time_prekey
-                .then(|| (self.one_time_prekey_id, self.one_time_prekey.public_key)),
+                .then_some((self.one_time_prekey_id, self.one_time_prekey.public_key)),
             signed_prekey_id: self.signed_prekey_id,
             signed_prekey_public: self.signed_prekey.public_key,
             signed_prekey_signature: self.signature.clone(),
