@@ -9,11 +9,6 @@ import os
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from cipherpost import _core
 from cipherpost.exceptions import (
     InvalidMediaArgumentError,
@@ -35,6 +30,10 @@ from cipherpost.media import (
     encrypt_bytes,
     encrypt_file,
 )
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "media-whatsapp.json").read_text())
 KEY = bytes(range(32))
@@ -128,7 +127,11 @@ def test_round_trip_matches_reference(
     plaintext = pattern(size, seed)
     (directory / "plain").write_bytes(plaintext)
     result = encrypt_file(
-        directory / "plain", directory / "blob", media_type, KEY, sidecar=True,
+        directory / "plain",
+        directory / "blob",
+        media_type,
+        KEY,
+        sidecar=True,
         chunk_size=chunk_size,
     )
     blob = (directory / "blob").read_bytes()
@@ -142,8 +145,13 @@ def test_round_trip_matches_reference(
     assert result.sidecar == reference_sidecar(mac_key, iv, blob)
 
     decrypt_file(
-        directory / "blob", directory / "out", media_type, KEY, result.file_enc_sha256,
-        result.file_sha256, chunk_size=chunk_size,
+        directory / "blob",
+        directory / "out",
+        media_type,
+        KEY,
+        result.file_enc_sha256,
+        result.file_sha256,
+        chunk_size=chunk_size,
     )
     assert (directory / "out").read_bytes() == plaintext
 
@@ -173,7 +181,9 @@ def _tamper(path: Path, position: int) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-def test_changed_blob_fails_hash_and_writes_nothing(encrypted: tuple[Path, bytes, bytes, bytes]) -> None:
+def test_changed_blob_fails_hash_and_writes_nothing(
+    encrypted: tuple[Path, bytes, bytes, bytes],
+) -> None:
     directory, _, enc_sha256, sha256 = encrypted
     before = _listing(directory)
     _tamper(directory / "blob", 1000)
@@ -182,7 +192,9 @@ def test_changed_blob_fails_hash_and_writes_nothing(encrypted: tuple[Path, bytes
     assert _listing(directory) == before
 
 
-@pytest.mark.parametrize("position", [0, 50_000, -11, -1], ids=["first", "middle", "last-cipher", "mac"])
+@pytest.mark.parametrize(
+    "position", [0, 50_000, -11, -1], ids=["first", "middle", "last-cipher", "mac"]
+)
 def test_changed_ciphertext_or_mac_fails_mac(
     encrypted: tuple[Path, bytes, bytes, bytes], position: int
 ) -> None:
@@ -226,7 +238,9 @@ def test_truncated_blob_with_matching_hash_is_malformed(tmp_path: Path) -> None:
     blob = b"\x01" * 37
     (tmp_path / "blob").write_bytes(blob)
     with pytest.raises(MalformedMediaError):
-        decrypt_file(tmp_path / "blob", tmp_path / "out", "image", KEY, hashlib.sha256(blob).digest())
+        decrypt_file(
+            tmp_path / "blob", tmp_path / "out", "image", KEY, hashlib.sha256(blob).digest()
+        )
     assert not (tmp_path / "out").exists()
 
 
@@ -251,14 +265,16 @@ def test_range_decrypt_checks_sidecar(tmp_path: Path) -> None:
     result = encrypt_file(tmp_path / "plain", tmp_path / "blob", "video", KEY)
     assert result.sidecar is not None
     for offset, length in [(0, 10), (65_530, 20), (131_072, 65_536), (len(plaintext) - 3, 50)]:
-        got = decrypt_range(tmp_path / "blob", "video", KEY, result.file_length, result.sidecar,
-                            offset, length)
+        got = decrypt_range(
+            tmp_path / "blob", "video", KEY, result.file_length, result.sidecar, offset, length
+        )
         assert got == plaintext[offset : offset + length]
 
     _tamper(tmp_path / "blob", 200_000)
     with pytest.raises(MediaSidecarMismatchError):
-        decrypt_range(tmp_path / "blob", "video", KEY, result.file_length, result.sidecar,
-                      199_990, 30)
+        decrypt_range(
+            tmp_path / "blob", "video", KEY, result.file_length, result.sidecar, 199_990, 30
+        )
     with pytest.raises(MediaSidecarMismatchError):
         decrypt_range(tmp_path / "blob", "audio", KEY, result.file_length, result.sidecar, 0, 30)
 
@@ -267,7 +283,13 @@ def test_large_file_round_trip(tmp_path: Path) -> None:
     plaintext = os.urandom(3 * 1024 * 1024 + 5)
     (tmp_path / "plain").write_bytes(plaintext)
     result = encrypt_file(tmp_path / "plain", tmp_path / "blob", "document")
-    decrypt_file(tmp_path / "blob", tmp_path / "out", "document", result.media_key,
-                 result.file_enc_sha256, result.file_sha256)
+    decrypt_file(
+        tmp_path / "blob",
+        tmp_path / "out",
+        "document",
+        result.media_key,
+        result.file_enc_sha256,
+        result.file_sha256,
+    )
     assert (tmp_path / "out").read_bytes() == plaintext
     assert "media_key" not in repr(result)

@@ -14,15 +14,19 @@ import pytest
 def cipherpost(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cipherpost", "media", *args],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
 @pytest.fixture
 def encrypted(tmp_path: Path) -> tuple[Path, dict[str, object]]:
     (tmp_path / "in.bin").write_bytes(b"voice note " * 5000)
-    result = cipherpost("encrypt", "--type", "audio", str(tmp_path / "in.bin"),
-                        str(tmp_path / "blob"))
+    result = cipherpost(
+        "encrypt", "--type", "audio", str(tmp_path / "in.bin"), str(tmp_path / "blob")
+    )
     assert result.returncode == 0, result.stderr
     return tmp_path, json.loads(result.stdout)
 
@@ -41,9 +45,17 @@ def test_encrypt_prints_keys_and_hashes(encrypted: tuple[Path, dict[str, object]
 def test_decrypt_round_trip(encrypted: tuple[Path, dict[str, object]]) -> None:
     directory, report = encrypted
     result = cipherpost(
-        "decrypt", "--type", "audio", "--key", str(report["media_key"]),
-        "--enc-sha256", str(report["file_enc_sha256"]), "--sha256", str(report["file_sha256"]),
-        str(directory / "blob"), str(directory / "out.bin"),
+        "decrypt",
+        "--type",
+        "audio",
+        "--key",
+        str(report["media_key"]),
+        "--enc-sha256",
+        str(report["file_enc_sha256"]),
+        "--sha256",
+        str(report["file_sha256"]),
+        str(directory / "blob"),
+        str(directory / "out.bin"),
     )
     assert result.returncode == 0, result.stderr
     assert (directory / "out.bin").read_bytes() == (directory / "in.bin").read_bytes()
@@ -86,9 +98,15 @@ def test_tampered_blob_is_rejected(encrypted: tuple[Path, dict[str, object]]) ->
     blob[-1] ^= 1
     (directory / "blob").write_bytes(bytes(blob))
     result = cipherpost(
-        "decrypt", "--type", "audio", "--key", str(report["media_key"]),
-        "--enc-sha256", hashlib.sha256(blob).hexdigest(),
-        str(directory / "blob"), str(directory / "out.bin"),
+        "decrypt",
+        "--type",
+        "audio",
+        "--key",
+        str(report["media_key"]),
+        "--enc-sha256",
+        hashlib.sha256(blob).hexdigest(),
+        str(directory / "blob"),
+        str(directory / "out.bin"),
     )
     assert result.returncode == 1
     assert "MAC" in result.stderr
@@ -96,8 +114,9 @@ def test_tampered_blob_is_rejected(encrypted: tuple[Path, dict[str, object]]) ->
 
 
 def test_encrypt_missing_input_is_clear(tmp_path: Path) -> None:
-    result = cipherpost("encrypt", "--type", "image", str(tmp_path / "nope.jpg"),
-                        str(tmp_path / "blob"))
+    result = cipherpost(
+        "encrypt", "--type", "image", str(tmp_path / "nope.jpg"), str(tmp_path / "blob")
+    )
     assert result.returncode == 1
     assert "nope.jpg" in result.stderr
     assert not (tmp_path / "blob").exists()

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import av
 import pytest
-from PIL import Image
-
 from cipherpost.exceptions import (
     InvalidMediaArgumentError,
     MediaMacError,
@@ -35,6 +33,7 @@ from cipherpost.media.pipeline import (
 )
 from cipherpost.media.service import MediaServer, MediaServiceConfig
 from cipherpost.media.tokens import mint_upload_token
+from PIL import Image
 
 SECRET = b"k" * 32
 GPS_IFD = 0x8825
@@ -161,7 +160,9 @@ def make_wav(path: Path, seconds: float = 1.5, rate: int = 16_000) -> None:
         output.setnchannels(1)
         output.setsampwidth(2)
         output.setframerate(rate)
-        samples = (int(8000 * math.sin(2 * math.pi * 440 * i / rate)) for i in range(int(seconds * rate)))
+        samples = (
+            int(8000 * math.sin(2 * math.pi * 440 * i / rate)) for i in range(int(seconds * rate))
+        )
         output.writeframes(b"".join(struct.pack("<h", sample) for sample in samples))
 
 
@@ -287,9 +288,15 @@ async def test_receive_with_wrong_key_leaves_nothing(
     assert message.file_name == "report.pdf"
 
     forged = sample_message(
-        media_type="document", download_id=message.download_id, media_key=b"\x09" * 32,
-        file_sha256=message.file_sha256, file_enc_sha256=message.file_enc_sha256,
-        mime_type="application/pdf", thumbnail=None, width=None, height=None,
+        media_type="document",
+        download_id=message.download_id,
+        media_key=b"\x09" * 32,
+        file_sha256=message.file_sha256,
+        file_enc_sha256=message.file_enc_sha256,
+        mime_type="application/pdf",
+        thumbnail=None,
+        width=None,
+        height=None,
     )
     inbox = tmp_path / "inbox"
     with pytest.raises(MediaMacError):

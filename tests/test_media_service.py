@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
-
 from cipherpost.exceptions import MediaTransferError, UploadTokenError
 from cipherpost.media.client import MediaClient
 from cipherpost.media.service import MediaServer, MediaServiceConfig
@@ -27,8 +26,9 @@ LIMIT = 4 * 1024 * 1024
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[MediaServer]:
-    config = MediaServiceConfig(root=tmp_path / "store", token_secret=SECRET,
-                                max_upload_bytes=LIMIT)
+    config = MediaServiceConfig(
+        root=tmp_path / "store", token_secret=SECRET, max_upload_bytes=LIMIT
+    )
     media_server = MediaServer(config, "127.0.0.1", 0)
     await media_server.start()
     yield media_server
@@ -76,8 +76,12 @@ async def test_download_headers_and_ranges(client: MediaClient, tmp_path: Path) 
         assert response.headers["Accept-Ranges"] == "bytes"
         assert await response.read() == data
 
-    cases = {"bytes=0-9": (0, 10), "bytes=99990-": (99_990, 100_000), "bytes=-25": (99_975, 100_000),
-             "bytes=500-99999999": (500, 100_000)}
+    cases = {
+        "bytes=0-9": (0, 10),
+        "bytes=99990-": (99_990, 100_000),
+        "bytes=-25": (99_975, 100_000),
+        "bytes=500-99999999": (500, 100_000),
+    }
     for header, (start, stop) in cases.items():
         async with session.get(url, headers={"Range": header}) as response:
             assert response.status == 206, header
@@ -103,17 +107,18 @@ async def test_download_headers_and_ranges(client: MediaClient, tmp_path: Path) 
 
 async def test_upload_resumes_after_partial_request(client: MediaClient, tmp_path: Path) -> None:
     path, blob_id, data = blob_file(tmp_path, 600_000)
-    headers = {"Authorization": f"Bearer {token()}",
-               "Content-Range": f"bytes 0-199999/{len(data)}"}
-    async with client.session.put(client.blob_url(blob_id), data=data[:200_000],
-                                  headers=headers) as response:
+    headers = {"Authorization": f"Bearer {token()}", "Content-Range": f"bytes 0-199999/{len(data)}"}
+    async with client.session.put(
+        client.blob_url(blob_id), data=data[:200_000], headers=headers
+    ) as response:
         assert response.status == 202
         assert (await response.json())["offset"] == 200_000
     assert await client.upload_offset(blob_id, token()) == (200_000, False)
 
     headers["Content-Range"] = f"bytes 300000-599999/{len(data)}"
-    async with client.session.put(client.blob_url(blob_id), data=data[300_000:],
-                                  headers=headers) as response:
+    async with client.session.put(
+        client.blob_url(blob_id), data=data[300_000:], headers=headers
+    ) as response:
         assert response.status == 409
         assert (await response.json())["offset"] == 200_000
 
@@ -129,7 +134,7 @@ async def test_upload_resumes_after_dropped_connection(
 ) -> None:
     path, blob_id, data = blob_file(tmp_path, 1_000_000)
     address = urlsplit(server.base_url)
-    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    _reader, writer = await asyncio.open_connection(address.hostname, address.port)
     head = (
         f"PUT /v1/blobs/{blob_id} HTTP/1.1\r\nHost: {address.netloc}\r\n"
         f"Authorization: Bearer {token()}\r\nContent-Length: {len(data)}\r\n\r\n"
@@ -157,8 +162,13 @@ async def test_upload_without_valid_token_is_rejected(client: MediaClient, tmp_p
     url = client.blob_url(blob_id)
     forged = mint_upload_token(b"x" * 32, "alice", 1, max_bytes=LIMIT)
     expired = token(now=1_000_000.0)
-    for headers in ({}, {"Authorization": "Bearer nonsense"}, {"Authorization": f"Bearer {forged}"},
-                    {"Authorization": f"Bearer {expired}"}, {"Authorization": f"Basic {token()}"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer nonsense"},
+        {"Authorization": f"Bearer {forged}"},
+        {"Authorization": f"Bearer {expired}"},
+        {"Authorization": f"Basic {token()}"},
+    ):
         async with client.session.put(url, data=data, headers=headers) as response:
             assert response.status == 401, headers
             assert response.headers["WWW-Authenticate"] == "Bearer"
@@ -222,8 +232,9 @@ async def test_expired_blob_is_gone_until_referenced(tmp_path: Path) -> None:
         await media_server.stop()
 
 
-async def test_reference_keeps_blob_alive(client: MediaClient, server: MediaServer,
-                                          tmp_path: Path) -> None:
+async def test_reference_keeps_blob_alive(
+    client: MediaClient, server: MediaServer, tmp_path: Path
+) -> None:
     path, blob_id, _ = blob_file(tmp_path, 2000)
     await client.upload_file(path, blob_id, token())
     store = FilesystemBlobStore(server.config.root)
@@ -242,9 +253,20 @@ async def test_reference_keeps_blob_alive(client: MediaClient, server: MediaServ
 def test_serve_command_runs_service(tmp_path: Path) -> None:
     data_dir = tmp_path / "media"
     process = subprocess.Popen(
-        [sys.executable, "-m", "cipherpost", "media", "serve", "--port", "0",
-         "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "cipherpost",
+            "media",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert process.stdout is not None
@@ -252,9 +274,21 @@ def test_serve_command_runs_service(tmp_path: Path) -> None:
         match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
         assert match, line
         minted = subprocess.run(
-            [sys.executable, "-m", "cipherpost", "media", "token", "--user", "bob",
-             "--data-dir", str(data_dir)],
-            capture_output=True, text=True, timeout=60, check=True,
+            [
+                sys.executable,
+                "-m",
+                "cipherpost",
+                "media",
+                "token",
+                "--user",
+                "bob",
+                "--data-dir",
+                str(data_dir),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
         ).stdout.strip()
 
         async def round_trip() -> bytes:
@@ -273,7 +307,6 @@ def test_serve_command_runs_service(tmp_path: Path) -> None:
 
 async def test_mounted_as_sub_application(tmp_path: Path) -> None:
     from aiohttp import web
-
     from cipherpost.media.service import create_media_app
 
     parent = web.Application()
@@ -295,7 +328,7 @@ async def test_mounted_as_sub_application(tmp_path: Path) -> None:
 
 
 async def test_client_reports_unreachable_service(tmp_path: Path) -> None:
-    path, blob_id, _ = blob_file(tmp_path, 100)
+    _path, blob_id, _ = blob_file(tmp_path, 100)
     async with MediaClient("http://127.0.0.1:9") as media_client:
         with pytest.raises((MediaTransferError, aiohttp.ClientConnectionError)):
             await media_client.download_file(blob_id, tmp_path / "copy")

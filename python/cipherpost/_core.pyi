@@ -5,6 +5,8 @@ followed by the 32-byte Curve25519 u-coordinate), private keys as 32 bytes. Erro
 the classes in `cipherpost.exceptions`.
 """
 
+from typing import Any
+
 __version__: str
 
 # --- randomness ----------------------------------------------------------------------------
@@ -173,6 +175,69 @@ class SenderKeyRecord:
     def decrypt(self, message: bytes) -> bytes: ...
 
 # --- media (WhatsApp media format) and transport (Noise XX) are added below by their modules.
+
+# --- media (WhatsApp media format) ---------------------------------------------------------
+#
+# Media type names map to HKDF info strings in MEDIA_TYPES. Summaries are dicts with the keys
+# media_key, file_sha256, file_enc_sha256, mac (bytes), file_length, enc_length (int) and
+# sidecar (bytes or None); cipherpost.media.cipher wraps them in EncryptedMedia. File functions
+# release the GIL and write their output only when complete.
+
+MEDIA_TYPES: dict[str, str]
+MEDIA_MAC_LENGTH: int  # 10
+MEDIA_SIDECAR_STEP: int  # 65,536
+MEDIA_SIDECAR_WINDOW: int  # 65,552
+MEDIA_SIDECAR_MAC_LENGTH: int  # 10
+MEDIA_DEFAULT_CHUNK_SIZE: int
+MEDIA_MIN_CHUNK_SIZE: int
+MEDIA_MAX_CHUNK_SIZE: int
+MEDIA_MAX_RANGE_LENGTH: int
+
+def media_generate_key() -> bytes: ...
+def media_derive_keys(media_type: str, media_key: bytes) -> tuple[bytes, bytes, bytes, bytes]:
+    """HKDF expansion: (IV, cipher key, MAC key, ref key)."""
+def media_encrypt_file(
+    media_type: str,
+    media_key: bytes | None,
+    input_path: str,
+    output_path: str,
+    *,
+    sidecar: bool = False,
+    chunk_size: int = ...,
+) -> dict[str, Any]:
+    """Encrypt a file in one pass; a fresh key is drawn when `media_key` is None."""
+def media_decrypt_file(
+    media_type: str,
+    media_key: bytes,
+    input_path: str,
+    output_path: str,
+    file_enc_sha256: bytes,
+    file_sha256: bytes | None = None,
+    *,
+    chunk_size: int = ...,
+) -> tuple[bytes, int]:
+    """Check blob hash, MAC, padding and plaintext hash; return (file_sha256, file_length)."""
+def media_encrypt_bytes(
+    media_type: str, media_key: bytes | None, plaintext: bytes, *, sidecar: bool = False
+) -> tuple[bytes, dict[str, Any]]: ...
+def media_decrypt_bytes(
+    media_type: str,
+    media_key: bytes,
+    blob: bytes,
+    file_enc_sha256: bytes,
+    file_sha256: bytes | None = None,
+) -> bytes: ...
+def media_decrypt_range_file(
+    media_type: str,
+    media_key: bytes,
+    input_path: str,
+    file_length: int,
+    sidecar: bytes,
+    offset: int,
+    length: int,
+) -> bytes:
+    """Decrypt plaintext bytes offset..offset+length after checking the covering sidecar windows."""
+
 
 # --- transport (Noise XX) ------------------------------------------------------------------
 

@@ -75,11 +75,15 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port; 0 picks one")
     serve.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="blob storage directory")
     serve.add_argument(
-        "--max-upload-bytes", type=int, default=DEFAULT_MAX_UPLOAD_BYTES,
+        "--max-upload-bytes",
+        type=int,
+        default=DEFAULT_MAX_UPLOAD_BYTES,
         help="largest accepted blob, in bytes",
     )
     serve.add_argument(
-        "--blob-ttl", type=float, default=DEFAULT_BLOB_TTL_SECONDS,
+        "--blob-ttl",
+        type=float,
+        default=DEFAULT_BLOB_TTL_SECONDS,
         help="seconds a blob is kept after its last upload or reference",
     )
     serve.set_defaults(func=run_serve)

@@ -9,6 +9,7 @@ import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import aiohttp
 
@@ -38,7 +39,7 @@ class MediaClient:
         self._session = session
         self._owns_session = session is None
 
-    async def __aenter__(self) -> MediaClient:
+    async def __aenter__(self) -> Self:
         if self._session is None:
             timeout = aiohttp.ClientTimeout(
                 total=None, sock_connect=SOCKET_TIMEOUT_SECONDS, sock_read=SOCKET_TIMEOUT_SECONDS
@@ -94,13 +95,18 @@ class MediaClient:
                     return
                 if await self._upload_from(path, blob_id, token, offset, total, progress):
                     return
-            except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as error:
+            except (TimeoutError, aiohttp.ClientConnectionError) as error:
                 if attempt == MAX_ATTEMPTS:
                     raise MediaTransferError(
                         f"upload of blob {blob_id} failed after {attempt} attempts: {error}"
                     ) from error
-                logger.warning("upload of blob %s interrupted (%s); resuming, attempt %d of %d",
-                               blob_id, error, attempt + 1, MAX_ATTEMPTS)
+                logger.warning(
+                    "upload of blob %s interrupted (%s); resuming, attempt %d of %d",
+                    blob_id,
+                    error,
+                    attempt + 1,
+                    MAX_ATTEMPTS,
+                )
                 await asyncio.sleep(RETRY_DELAY_SECONDS * 2 ** (attempt - 1))
         raise MediaTransferError(f"upload of blob {blob_id} did not complete")
 
@@ -147,14 +153,22 @@ class MediaClient:
             try:
                 await self._download_from(blob_id, target, progress)
                 return
-            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError,
-                    asyncio.TimeoutError) as error:
+            except (
+                TimeoutError,
+                aiohttp.ClientConnectionError,
+                aiohttp.ClientPayloadError,
+            ) as error:
                 if attempt == MAX_ATTEMPTS:
                     raise MediaTransferError(
                         f"download of blob {blob_id} failed after {attempt} attempts: {error}"
                     ) from error
-                logger.warning("download of blob %s interrupted (%s); resuming, attempt %d of %d",
-                               blob_id, error, attempt + 1, MAX_ATTEMPTS)
+                logger.warning(
+                    "download of blob %s interrupted (%s); resuming, attempt %d of %d",
+                    blob_id,
+                    error,
+                    attempt + 1,
+                    MAX_ATTEMPTS,
+                )
                 await asyncio.sleep(RETRY_DELAY_SECONDS * 2 ** (attempt - 1))
 
     async def _download_from(
@@ -172,9 +186,10 @@ class MediaClient:
             if response.status == 200:
                 have = 0  # the server sent the whole blob
             total = have + (response.content_length or 0)
-            with open(target, "r+b" if have else "wb") as handle:
-                handle.seek(have)
-                handle.truncate()
+            handle = await asyncio.to_thread(open, target, "r+b" if have else "wb")
+            with handle:
+                await asyncio.to_thread(handle.seek, have)
+                await asyncio.to_thread(handle.truncate)
                 done = have
                 async for data in response.content.iter_chunked(TRANSFER_CHUNK_SIZE):
                     await asyncio.to_thread(handle.write, data)
@@ -190,8 +205,9 @@ def _auth(token: str) -> dict[str, str]:
 async def _file_body(
     path: str | os.PathLike[str], offset: int, total: int, progress: ProgressCallback | None
 ) -> AsyncIterator[bytes]:
-    with open(path, "rb") as handle:
-        handle.seek(offset)
+    handle = await asyncio.to_thread(open, path, "rb")
+    with handle:
+        await asyncio.to_thread(handle.seek, offset)
         done = offset
         while True:
             data = await asyncio.to_thread(handle.read, TRANSFER_CHUNK_SIZE)

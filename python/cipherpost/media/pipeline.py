@@ -161,13 +161,13 @@ def _transcode_video(source: Path, target: Path, height: int, bitrate: int) -> t
         streams = [video_in] + ([audio_in] if audio_in is not None else [])
         for packet in container_in.demux(*streams):
             for frame in packet.decode():
-                if packet.stream is video_in:
+                if isinstance(frame, av.VideoFrame):
                     scaled = frame.reformat(width=out_width, height=out_height, format="yuv420p")
                     scaled.pts = frames
                     scaled.time_base = video_out.codec_context.time_base
                     frames += 1
                     out.mux(video_out.encode(scaled))
-                elif audio_out is not None:
+                elif isinstance(frame, av.AudioFrame) and audio_out is not None:
                     frame.pts = None
                     out.mux(audio_out.encode(frame))
         out.mux(video_out.encode(None))
@@ -183,7 +183,7 @@ def _first_frame_thumbnail(source: Path) -> bytes | None:
     try:
         with av.open(str(source)) as container:
             for frame in container.decode(video=0):
-                return _thumbnail_of(frame.to_image())
+                return _thumbnail_of(frame.to_image())  # type: ignore[no-untyped-call]
     except (av.FFmpegError, StopIteration):
         return None
     return None
@@ -304,8 +304,12 @@ async def prepare_and_upload(
         )
         download_id = encrypted.file_enc_sha256.hex()
         await client.upload_file(blob_path, download_id, token, progress)
-    logger.info("uploaded %s media as blob %s (%d bytes)", prepared.media_type, download_id,
-                encrypted.enc_length)
+    logger.info(
+        "uploaded %s media as blob %s (%d bytes)",
+        prepared.media_type,
+        download_id,
+        encrypted.enc_length,
+    )
     return MediaMessage(
         media_type=prepared.media_type,
         download_id=download_id,

@@ -58,10 +58,6 @@ CACHE_MAX_AGE_SECONDS = 365 * 24 * 3600
 
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 
-STORE_KEY = web.AppKey("media_store", BlobStore)
-CONFIG_KEY = web.AppKey("media_config", "MediaServiceConfig")
-LOCKS_KEY = web.AppKey("media_upload_locks", dict)
-
 
 @dataclass(frozen=True, slots=True)
 class MediaServiceConfig:
@@ -73,6 +69,12 @@ class MediaServiceConfig:
     blob_ttl_seconds: float = DEFAULT_BLOB_TTL_SECONDS
     partial_ttl_seconds: float = DEFAULT_PARTIAL_TTL_SECONDS
     sweep_interval_seconds: float = DEFAULT_SWEEP_INTERVAL_SECONDS
+
+
+STORE_KEY = web.AppKey("media_store", BlobStore)
+CONFIG_KEY = web.AppKey("media_config", MediaServiceConfig)
+#: Blob ids with an upload in progress, so that a second upload of the same blob waits.
+LOCKS_KEY = web.AppKey("media_upload_locks", set[str])
 
 
 def _error(status: int, message: str, **extra: object) -> web.Response:
@@ -99,7 +101,9 @@ def _grant(request: web.Request) -> UploadGrant:
         return verify_upload_token(request.app[CONFIG_KEY].token_secret, token.strip())
     except UploadTokenError as error:
         logger.warning("rejected upload token from %s: %s", request.remote, error)
-        raise web.HTTPUnauthorized(text=str(error), headers={"WWW-Authenticate": "Bearer"}) from error
+        raise web.HTTPUnauthorized(
+            text=str(error), headers={"WWW-Authenticate": "Bearer"}
+        ) from error
 
 
 def _parse_content_range(request: web.Request) -> tuple[int, int | None, int]:
@@ -189,14 +193,14 @@ async def handle_upload(request: web.Request) -> web.Response:
         await asyncio.to_thread(store.touch_blob, blob_id, now)
         return web.json_response({"offset": info.size, "complete": True, "status": "exists"})
 
-    locks = request.app[LOCKS_KEY]
-    if blob_id in locks:
+    uploading = request.app[LOCKS_KEY]
+    if blob_id in uploading:
         return _error(409, "another upload of this blob is in progress; retry later")
-    locks[blob_id] = True
+    uploading.add(blob_id)
     try:
         return await _receive(request, store, config, grant, blob_id, start, end, total)
     finally:
-        del locks[blob_id]
+        uploading.discard(blob_id)
 
 
 async def _receive(
@@ -222,7 +226,9 @@ async def _receive(
         async for data in request.content.iter_chunked(IO_CHUNK_SIZE):
             if received + len(data) > expected_end:
                 await _flush(handle, pending)
-                return _error(400, f"body is longer than the announced {expected_end - start} bytes")
+                return _error(
+                    400, f"body is longer than the announced {expected_end - start} bytes"
+                )
             digest.update(data)
             received += len(data)
             pending.append(data)
@@ -234,8 +240,15 @@ async def _receive(
         # The client went away; bytes already read are kept (below) for it to resume after.
         # aiohttp drops what it had buffered but not yet handed over, so the stored offset
         # may be smaller than what the client sent.
-        logger.info("blob %s upload by %s/%d interrupted at %d of %d bytes: %s", blob_id,
-                    grant.user_id, grant.device_id, received, total, error)
+        logger.info(
+            "blob %s upload by %s/%d interrupted at %d of %d bytes: %s",
+            blob_id,
+            grant.user_id,
+            grant.device_id,
+            received,
+            total,
+            error,
+        )
         return _error(400, "connection lost during upload", offset=received)
     finally:
         # Whatever arrived stays stored, so an interrupted upload resumes after it.
@@ -243,18 +256,32 @@ async def _receive(
         await asyncio.to_thread(_sync_and_close, handle)
 
     if received < total:
-        logger.info("blob %s upload by %s/%d paused at %d of %d bytes", blob_id,
-                    grant.user_id, grant.device_id, received, total)
+        logger.info(
+            "blob %s upload by %s/%d paused at %d of %d bytes",
+            blob_id,
+            grant.user_id,
+            grant.device_id,
+            received,
+            total,
+        )
         return web.json_response({"offset": received, "complete": False}, status=202)
     if digest.hexdigest() != blob_id:
         await asyncio.to_thread(store.discard_partial, blob_id)
-        logger.warning("blob %s upload by %s/%d discarded: SHA-256 mismatch", blob_id,
-                       grant.user_id, grant.device_id)
-        return _error(422, "uploaded bytes do not match the blob id (file_enc_sha256); "
-                      "upload the encrypted file again from the start")
+        logger.warning(
+            "blob %s upload by %s/%d discarded: SHA-256 mismatch",
+            blob_id,
+            grant.user_id,
+            grant.device_id,
+        )
+        return _error(
+            422,
+            "uploaded bytes do not match the blob id (file_enc_sha256); "
+            "upload the encrypted file again from the start",
+        )
     await asyncio.to_thread(store.commit_partial, blob_id, time.time())
-    logger.info("blob %s stored (%d bytes) for %s/%d", blob_id, total, grant.user_id,
-                grant.device_id)
+    logger.info(
+        "blob %s stored (%d bytes) for %s/%d", blob_id, total, grant.user_id, grant.device_id
+    )
     return web.json_response({"offset": total, "complete": True, "status": "created"}, status=201)
 
 
@@ -335,7 +362,8 @@ async def handle_download(request: web.Request) -> web.StreamResponse:
 
 def _range_not_satisfiable(size: int, headers: dict[str, str]) -> web.Response:
     return web.Response(
-        status=416, headers={**headers, "Content-Range": f"bytes */{size}"},
+        status=416,
+        headers={**headers, "Content-Range": f"bytes */{size}"},
         text="requested range is not satisfiable",
     )
 
@@ -352,7 +380,9 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
         while True:
             try:
                 deleted = await asyncio.to_thread(
-                    store.delete_expired, time.time(), config.blob_ttl_seconds,
+                    store.delete_expired,
+                    time.time(),
+                    config.blob_ttl_seconds,
                     config.partial_ttl_seconds,
                 )
                 if deleted:
@@ -373,7 +403,7 @@ def create_media_app(config: MediaServiceConfig, store: BlobStore | None = None)
     app = web.Application(client_max_size=1024**2)
     app[CONFIG_KEY] = config
     app[STORE_KEY] = store if store is not None else FilesystemBlobStore(config.root)
-    app[LOCKS_KEY] = {}
+    app[LOCKS_KEY] = set()
     app.router.add_get("/healthz", handle_health)
     app.router.add_get("/v1/uploads/{blob_id}", handle_upload_status)
     app.router.add_put("/v1/blobs/{blob_id}", handle_upload)
@@ -398,11 +428,15 @@ class MediaServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        server = site._server
-        if server is not None and getattr(server, "sockets", None):
-            self.port = server.sockets[0].getsockname()[1]
-        logger.info("media service listening on http://%s:%d (storage %s)", self.host,
-                    self.port, self.config.root)
+        for address in self._runner.addresses:
+            self.port = int(address[1])  # the bound port, also when 0 was asked for
+            break
+        logger.info(
+            "media service listening on http://%s:%d (storage %s)",
+            self.host,
+            self.port,
+            self.config.root,
+        )
         return self.base_url
 
     @property
