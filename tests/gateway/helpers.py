@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from cipherpost._framing import Frame
 from cipherpost.client.connection import Disconnected, GatewayConnection
 from cipherpost.protocol.frames import DeviceEnvelope, Kind, SendBody, decode_deliver
@@ -27,7 +29,7 @@ async def next_kind(connection: GatewayConnection, kind: Kind) -> Frame:
     while True:
         event = await connection.next_event(EVENT_TIMEOUT)
         if isinstance(event, Disconnected):
-            raise AssertionError(f"disconnected while waiting for {kind.name}: {event}")
+            pytest.fail(f"disconnected while waiting for {kind.name}: {event}")
         if event.kind != kind and event.kind in (Kind.NOTICE, Kind.DRAINED):
             continue
         assert event.kind == kind, f"expected {kind.name}, got frame kind {event.kind:#04x}"
@@ -50,7 +52,7 @@ async def next_kind_any(connection: GatewayConnection, kinds: tuple[Kind, ...]) 
     while True:
         event = await connection.next_event(EVENT_TIMEOUT)
         if isinstance(event, Disconnected):
-            raise AssertionError(f"disconnected while waiting for {kinds}: {event}")
+            pytest.fail(f"disconnected while waiting for {kinds}: {event}")
         if event.kind in kinds:
             return event
         if event.kind == Kind.NOTICE:

@@ -58,7 +58,7 @@ def _coerce(name: str, value: Any) -> Any:
         except (TypeError, ValueError) as error:
             raise ValueError(f"port {value!r} is not an integer") from error
     if not isinstance(value, str):
-        raise ValueError(f"setting {name!r} must be a string, got {value!r}")
+        raise ValueError(f"setting {name!r} must be a string, got {value!r}")  # noqa: TRY004
     return value
 
 

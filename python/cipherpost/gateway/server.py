@@ -349,6 +349,8 @@ class GatewayConnection(asyncio.Protocol):
         )
         self._drain()
         self.gateway.call(self.gateway.store.count_prekeys, self.device, self._check_prekeys)
+        if action == "link":
+            self.gateway.notify_devices_changed(device.user)
 
     def _drain(self) -> None:
         assert self.device is not None
@@ -410,6 +412,7 @@ class GatewayConnection(asyncio.Protocol):
             removed = self.gateway.presence.get((user, target))
             if removed is not None:
                 removed.disconnect(Reason.DEVICE_REMOVED, "this device was unlinked")
+            self.gateway.notify_devices_changed(user)
 
         self.gateway.call(self.gateway.store.remove_device, (user, target), done)
 
@@ -652,6 +655,21 @@ class Gateway:
     def remove_presence(self, connection: GatewayConnection) -> None:
         if connection.device is not None and self.presence.get(connection.device) is connection:
             del self.presence[connection.device]
+
+    def notify_devices_changed(self, user: str) -> None:
+        """Tell the user's online devices its new device list, so they update their sync
+        copies; offline devices read the list when they connect."""
+
+        def notify(devices: list[int] | None, error: BaseException | None) -> None:
+            if error is not None or devices is None:
+                return
+            body = encode_json({"devices": devices})
+            for device_id in devices:
+                connection = self.presence.get((user, device_id))
+                if connection is not None:
+                    connection.send_frame(Kind.NOTICE, int(NoticeType.DEVICES_CHANGED), body=body)
+
+        self.call(self.store.list_devices, (user,), notify)
 
     def push_items(self, items: tuple[QueuedItem, ...] | list[QueuedItem]) -> None:
         presence = self.presence

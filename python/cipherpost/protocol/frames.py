@@ -116,6 +116,7 @@ class NoticeType(IntEnum):
     """NOTICE subtypes, carried in the flags."""
 
     PREKEYS_LOW = 1  # body {"count": n}: upload more one-time prekeys
+    DEVICES_CHANGED = 2  # body {"devices": [...]}: the own account linked or unlinked a device
 
 
 # --- control-plane bodies --------------------------------------------------------------------
