@@ -12,8 +12,8 @@ model predicts the outcome of each delivery:
 - every failure leaves the receiver's stored state byte-identical.
 
 A sending chain is named by its ratchet public key, which the model reads from the protobuf.
-Each receiver learns chains in the order it first decrypts from them; the initiator starts out
-knowing the responder's signed prekey, which v3 uses as the responder's first ratchet key.
+Each receiver learns chains in the order it first decrypts from them. The initiator starts out
+knowing the responder's signed prekey, because v3 uses it as the responder's first ratchet key.
 """
 
 from __future__ import annotations

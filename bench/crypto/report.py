@@ -1,10 +1,12 @@
-"""Turn a pytest-benchmark JSON file from bench/crypto into the markdown table of BENCHMARKS.md.
+"""Turn pytest-benchmark JSON files from bench/crypto into the markdown table of BENCHMARKS.md.
 
-    python bench/crypto/report.py RESULTS.json
+    python bench/crypto/report.py RESULTS.json [MORE.json ...]
 
 Rates are messages (or setups) per second: `extra_info["messages"]` divided by the mean round
 time, or by the mean of `extra_info["peer_seconds"]` where the loop timed itself (python-axolotl
-in its own environment). Ratios are cipherpost's rate over each other library's.
+in its own environment). With several files (repeated runs), each cell is the median rate over
+the runs, which damps the noise of a shared machine. Ratios are cipherpost's rate over each
+other library's.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from statistics import mean
+from statistics import mean, median
 from typing import Any
 
 WORKS = ["setup", "one_direction", "ping_pong", "group"]
@@ -51,12 +53,17 @@ def render(table: dict[tuple[str, str], float]) -> str:
     return "\n".join(lines)
 
 
+def median_rates(paths: list[str]) -> dict[tuple[str, str], float]:
+    runs = [rates(json.loads(Path(path).read_text())) for path in paths]
+    cells = {cell for run in runs for cell in run}
+    return {cell: median(run[cell] for run in runs if cell in run) for cell in cells}
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: report.py RESULTS.json", file=sys.stderr)
+    if len(argv) < 2:
+        print("usage: report.py RESULTS.json [MORE.json ...]", file=sys.stderr)
         return 2
-    results = json.loads(Path(argv[1]).read_text())
-    print(render(rates(results)))
+    print(render(median_rates(argv[1:])))
     return 0
 
 

@@ -5,7 +5,7 @@
 Work, per library:
 
 - setup: the initiator verifies the responder's signed prekey (or signed one-time key), runs the
-  key agreement and encrypts the first message; the responder creates its session from that
+  key agreement and encrypts the first message. The responder creates its session from that
   message and decrypts it. Key generation by the responder happens before the clock starts, as
   a server hands out prekeys generated earlier.
 - one_direction: encrypt and decrypt one message on an established session, always the same
@@ -44,8 +44,8 @@ from peers.cipherpost_device import Device, connect
 
 PLAINTEXT = bytes(range(100))
 
-# Batch sizes of the libraries that run a batch per round; each batch takes about a second or
-# less on a 2-vCPU machine, and three rounds give a usable mean.
+# Batch sizes of the libraries that run a batch per round. Each batch takes about a second or
+# less on a 2-vCPU machine, so three rounds give a usable mean in a few seconds.
 AXOLOTL_BATCH = {"setup": 100, "one_direction": 600, "ping_pong": 300, "group": 600}
 X3DH_BATCH = {"one_direction": 300, "ping_pong": 200}
 BATCH_ROUNDS = 3

@@ -74,7 +74,7 @@ class AxolotlPeer:
         self._process.stdin.write(json.dumps({"op": op, **fields}) + "\n")
         self._process.stdin.flush()
         # One request is in flight at a time, so the reader's buffer is empty here and select()
-        # on the pipe sees the response as soon as it arrives.
+        # on the pipe returns as soon as the response arrives.
         ready, _, _ = select.select([self._process.stdout], [], [], REQUEST_TIMEOUT_S)
         if not ready:
             self._process.kill()

@@ -1,6 +1,6 @@
 """Loader for `signal-v3.json`, the libsignal v3 known-answer vectors.
 
-The file holds facts recomputed from libsignal's and python-axolotl's tests; byte values are hex
+The file contains facts recomputed from libsignal's and python-axolotl's tests; byte values are hex
 strings. `load()` returns each section as a dictionary with hex already decoded, except for the
 fields that are text or numbers (ids, notes, digit strings, iteration counts).
 """

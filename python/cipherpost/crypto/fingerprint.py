@@ -24,10 +24,10 @@ xeddsa_verify = _core.xeddsa_verify
 scannable_fingerprints_match = _core.scannable_fingerprints_match
 
 
-def _check_identity_key(identity_key: bytes, what: str) -> None:
+def _check_identity_key(identity_key: bytes, label: str) -> None:
     if len(identity_key) != SERIALIZED_KEY_LENGTH or identity_key[0] != DJB_KEY_TYPE:
         raise InvalidCryptoArgumentError(
-            f"{what} must be the 33-byte serialized form (0x05 then 32 key bytes), got "
+            f"{label} must be the 33-byte serialized form (0x05 then 32 key bytes), got "
             f"{len(identity_key)} bytes starting {identity_key[:1].hex() or 'with nothing'}"
         )
 

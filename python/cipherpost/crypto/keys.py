@@ -72,11 +72,11 @@ def generate_registration_id(rng: Rng) -> int:
             return value % REGISTRATION_ID_MAX + 1
 
 
-def check_prekey_id(prekey_id: int, what: str = "prekey id") -> None:
+def check_prekey_id(prekey_id: int, label: str = "prekey id") -> None:
     """Raise InvalidCryptoArgumentError unless `prekey_id` lies in 1..PREKEY_ID_MAX."""
     if not 1 <= prekey_id <= PREKEY_ID_MAX:
         raise InvalidCryptoArgumentError(
-            f"{what} {prekey_id} is out of range; use 1..{PREKEY_ID_MAX}"
+            f"{label} {prekey_id} is out of range; use 1..{PREKEY_ID_MAX}"
         )
 
 

@@ -6,9 +6,9 @@ unless the Rust operation succeeded, and the Rust operations leave a record unto
 fail, so a rejected message (bad MAC, duplicate, unknown prekey, untrusted identity) changes no
 stored state.
 
-Identities follow trust on first use. The first identity key seen for an address is saved; a
-different key later raises UntrustedIdentityError, on both encrypt and decrypt, until the
-caller accepts it with `save_identity`.
+Identities follow trust on first use. The first identity key seen for an address is saved. A
+different key later raises UntrustedIdentityError on both encrypt and decrypt until the caller
+accepts it with `save_identity`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """SQLite protocol store: every record of one device in one file.
 
 Records are serialized on every store and parsed on every load, so a loaded record is a fresh
-object that the caller may mutate freely. The file holds private keys: it is created with mode
+object that the caller may mutate freely. The file contains private keys: it is created with mode
 0600, and the caller should keep it on an encrypted disk. The database runs in WAL mode so that
 a reader never blocks the writer.
 """
