@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from cipherpost._framing import Frame
 from cipherpost.client.connection import Disconnected, GatewayConnection
 from cipherpost.protocol.frames import DeviceEnvelope, Kind, SendBody, decode_deliver

@@ -1,0 +1,135 @@
+"""`cipherpost register`, `cipherpost send` and `cipherpost listen`: one device from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from cipherpost.client import CaughtUp, Client, ConnectionLost, MessageReceived, TickChanged
+from cipherpost.gateway.config import DEFAULT_HOST, DEFAULT_PORT
+from cipherpost.protocol.frames import Status
+from cipherpost.protocol.ticks import TICK_MARKS
+
+DEFAULT_STATE_DIR = "cipherpost-device"
+
+
+def _add_state_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(DEFAULT_STATE_DIR),
+        help=f"directory with this device's keys and stores (default ./{DEFAULT_STATE_DIR})",
+    )
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    register = subparsers.add_parser("register", help="register a user with this device")
+    _add_state_dir(register)
+    register.add_argument("user", help="user id to register")
+    register.add_argument("--host", default=DEFAULT_HOST, help="gateway address")
+    register.add_argument("--port", type=int, default=DEFAULT_PORT, help="gateway TCP port")
+    register.add_argument("--token", help="single-use registration token, if the gateway needs one")
+    register.add_argument(
+        "--gateway-key", help="expected gateway public key (hex); pinned on first use otherwise"
+    )
+    register.set_defaults(func=run_register)
+
+    send = subparsers.add_parser("send", help="send a text to every device of a user")
+    _add_state_dir(send)
+    send.add_argument("user", help="recipient user id")
+    send.add_argument("text", help="message text")
+    send.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="after ✓, wait up to this long for ✓✓ and read (default 0: return at ✓)",
+    )
+    send.set_defaults(func=run_send)
+
+    listen = subparsers.add_parser("listen", help="print messages and ticks as they arrive")
+    _add_state_dir(listen)
+    listen.add_argument("--read", action="store_true", help="send read receipts")
+    listen.add_argument(
+        "--count", type=int, help="exit after this many messages (default: run until Ctrl-C)"
+    )
+    listen.add_argument(
+        "--timeout", type=float, help="exit after this many seconds without an event"
+    )
+    listen.set_defaults(func=run_listen)
+
+
+def _run(name: str, coroutine: Coroutine[Any, Any, None]) -> int:
+    """Run a command; report a missing or existing state directory in one line."""
+    try:
+        asyncio.run(coroutine)
+    except (FileNotFoundError, FileExistsError, ConnectionRefusedError) as error:
+        print(f"cipherpost {name}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_register(args: argparse.Namespace) -> int:
+    async def register() -> None:
+        key = bytes.fromhex(args.gateway_key) if args.gateway_key else None
+        client = await Client.register(
+            args.state_dir, args.host, args.port, args.user, args.token, key
+        )
+        print(f"registered {client.user} device {client.device_id} in {args.state_dir}")
+        await client.close()
+
+    return _run("register", register())
+
+
+def run_send(args: argparse.Namespace) -> int:
+    async def send() -> None:
+        client = await Client.open(args.state_dir)
+        try:
+            message_id = await client.send_text(args.user, args.text)
+            print(f"{TICK_MARKS[Status.SENT]} {message_id.hex()} to {args.user}")
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + args.wait
+            while client.tick(message_id) < Status.READ and loop.time() < deadline:
+                try:
+                    event = await client.next_event(deadline - loop.time())
+                except TimeoutError:
+                    break
+                if isinstance(event, TickChanged) and event.message_id == message_id:
+                    print(f"{TICK_MARKS[event.status]} {message_id.hex()}")
+        finally:
+            await client.close()
+
+    return _run("send", send())
+
+
+def run_listen(args: argparse.Namespace) -> int:
+    async def listen() -> None:
+        client = await Client.open(args.state_dir)
+        received = 0
+        try:
+            while args.count is None or received < args.count:
+                try:
+                    event = await client.next_event(args.timeout)
+                except TimeoutError:
+                    break
+                if isinstance(event, MessageReceived):
+                    received += 1
+                    arrow = f"(you → {event.conversation})" if event.outgoing else event.sender
+                    print(f"{arrow}: {event.text}", flush=True)
+                    if args.read:
+                        await client.mark_read(event)
+                elif isinstance(event, TickChanged):
+                    print(f"{TICK_MARKS[event.status]} {event.message_id.hex()} ({event.peer})")
+                elif isinstance(event, CaughtUp):
+                    print("-- caught up --", flush=True)
+                elif isinstance(event, ConnectionLost) and not event.will_reconnect:
+                    print(f"disconnected: {event.reason}")
+                    break
+        finally:
+            await client.close()
+
+    return _run("listen", listen())
