@@ -101,7 +101,7 @@ async def test_register_existing_user_rejected(gateway: GatewayProcess) -> None:
     await register(gateway, "alice")
     with pytest.raises(GatewayError) as taken:
         await register(gateway, "alice")
-    assert taken.value.code == ErrorCode.CONFLICT
+    assert taken.value.code == ErrorCode.ALREADY_REGISTERED
 
 
 async def test_unknown_transport_key_rejected(gateway: GatewayProcess) -> None:

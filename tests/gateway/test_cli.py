@@ -17,6 +17,7 @@ def cipherpost(*args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=COMMAND_TIMEOUT,
+        check=False,
     )
 
 

@@ -63,7 +63,7 @@ def test_duplicate_user_and_key_rejected(store: GatewayStore) -> None:
     store.create_account(device("alice"), None)
     with pytest.raises(GatewayError) as taken:
         store.create_account(device("alice"), None)
-    assert taken.value.code == ErrorCode.CONFLICT
+    assert taken.value.code == ErrorCode.ALREADY_REGISTERED
     with pytest.raises(GatewayError):
         store.create_account(DeviceRecord("bob", 1, device("alice").transport_key, b"", 1), None)
     assert store.list_devices("bob") == []

@@ -97,7 +97,7 @@ class ErrorCode(IntEnum):
     FORBIDDEN = 403
     NOT_FOUND = 404
     DEVICE_MISMATCH = 409
-    CONFLICT = 410
+    ALREADY_REGISTERED = 422  # user id or transport key already registered
     TOO_LARGE = 413
     LIMIT_REACHED = 429
     INTERNAL = 500

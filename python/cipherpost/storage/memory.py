@@ -56,7 +56,7 @@ class MemoryGatewayStore:
 
     def create_account(self, device: DeviceRecord, token: str | None) -> None:
         if device.user in self._next_device:
-            raise GatewayError(ErrorCode.CONFLICT, f"user {device.user!r} is already registered")
+            raise GatewayError(ErrorCode.ALREADY_REGISTERED, f"user {device.user!r} is already registered")
         if token is not None and token not in self._tokens:
             raise GatewayError(ErrorCode.FORBIDDEN, "registration token is invalid or used")
         self._check_key_unused(device.transport_key)
@@ -121,7 +121,7 @@ class MemoryGatewayStore:
 
     def _check_key_unused(self, transport_key: bytes) -> None:
         if transport_key in self._by_key:
-            raise GatewayError(ErrorCode.CONFLICT, "transport key is already registered")
+            raise GatewayError(ErrorCode.ALREADY_REGISTERED, "transport key is already registered")
 
     # --- prekeys -------------------------------------------------------------------------
 

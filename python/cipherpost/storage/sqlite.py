@@ -184,7 +184,7 @@ class SqliteGatewayStore:
                 )
             except sqlite3.IntegrityError as error:
                 raise GatewayError(
-                    ErrorCode.CONFLICT, f"user {device.user!r} is already registered"
+                    ErrorCode.ALREADY_REGISTERED, f"user {device.user!r} is already registered"
                 ) from error
             self._insert_device(device)
 
@@ -247,7 +247,7 @@ class SqliteGatewayStore:
                 ),
             )
         except sqlite3.IntegrityError as error:
-            raise GatewayError(ErrorCode.CONFLICT, "transport key is already registered") from error
+            raise GatewayError(ErrorCode.ALREADY_REGISTERED, "transport key is already registered") from error
         self._device_cache.pop(device.user, None)
 
     def remove_device(self, user: str, device_id: int) -> None:
