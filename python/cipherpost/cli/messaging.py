@@ -38,10 +38,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     register.set_defaults(func=run_register)
 
-    send = subparsers.add_parser("send", help="send a text to every device of a user")
+    send = subparsers.add_parser("send", help="send a text or a file to every device of a user")
     _add_state_dir(send)
     send.add_argument("user", help="recipient user id")
-    send.add_argument("text", help="message text")
+    send.add_argument("text", nargs="?", help="message text (leave out with --file)")
+    _add_media_options(send)
+    send.add_argument(
+        "--file",
+        type=Path,
+        help="send this photo, video, voice note or document instead of a text",
+    )
     send.add_argument(
         "--wait",
         type=float,
@@ -60,7 +66,20 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     listen.add_argument(
         "--timeout", type=float, help="exit after this many seconds without an event"
     )
+    _add_media_options(listen)
+    listen.add_argument(
+        "--download-dir",
+        type=Path,
+        help="download, verify and decrypt received attachments into this directory",
+    )
     listen.set_defaults(func=run_listen)
+
+
+def _add_media_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--media-url", help="media service URL (default: $CIPHERPOST_MEDIA_URL)")
+    parser.add_argument(
+        "--media-token", help="upload token for --file (default: $CIPHERPOST_MEDIA_TOKEN)"
+    )
 
 
 def _run(name: str, coroutine: Coroutine[Any, Any, None]) -> int:
@@ -86,10 +105,17 @@ def run_register(args: argparse.Namespace) -> int:
 
 
 def run_send(args: argparse.Namespace) -> int:
+    if (args.text is None) == (args.file is None):
+        print("cipherpost send: give either a message text or --file PATH", file=sys.stderr)
+        return 2
+
     async def send() -> None:
         client = await Client.open(args.state_dir)
         try:
-            message_id = await client.send_text(args.user, args.text)
+            if args.file is not None:
+                message_id = await _send_file(client, args)
+            else:
+                message_id = await client.send_text(args.user, args.text)
             print(f"{TICK_MARKS[Status.SENT]} {message_id.hex()} to {args.user}")
             loop = asyncio.get_running_loop()
             deadline = loop.time() + args.wait
@@ -119,7 +145,7 @@ def run_listen(args: argparse.Namespace) -> int:
                 if isinstance(event, MessageReceived):
                     received += 1
                     arrow = f"(you → {event.conversation})" if event.outgoing else event.sender
-                    print(f"{arrow}: {event.text}", flush=True)
+                    print(f"{arrow}: {await _show_text(event.text, args)}", flush=True)
                     if args.read:
                         await client.mark_read(event)
                 elif isinstance(event, TickChanged):
@@ -133,3 +159,44 @@ def run_listen(args: argparse.Namespace) -> int:
             await client.close()
 
     return _run("listen", listen())
+
+
+async def _send_file(client: Client, args: argparse.Namespace) -> bytes:
+    from cipherpost.media.progress import transfer_progress
+    from cipherpost.media.sending import media_token_from, media_url_from, send_media
+
+    with transfer_progress(f"uploading {args.file.name}") as progress:
+        message_id, _ = await send_media(
+            client,
+            args.user,
+            args.file,
+            media_url=media_url_from(args.media_url),
+            token=media_token_from(args.media_token),
+            progress=progress,
+        )
+    return message_id
+
+
+async def _show_text(text: str, args: argparse.Namespace) -> str:
+    """Return how to print a received text; attachments are saved when --download-dir is set."""
+    from cipherpost.exceptions import MediaError
+    from cipherpost.media.progress import transfer_progress
+    from cipherpost.media.sending import describe, media_message_in, media_url_from, save_media
+
+    message = media_message_in(text)
+    if message is None:
+        return text
+    if args.download_dir is None:
+        return f"[{describe(message)}] (use --download-dir to save it)"
+    try:
+        with transfer_progress(f"downloading {message.media_type}") as progress:
+            path = await save_media(
+                message,
+                args.download_dir,
+                media_url=media_url_from(args.media_url),
+                progress=progress,
+            )
+    except MediaError as error:
+        # One bad attachment must not stop the listener; nothing was saved for it.
+        return f"[{describe(message)}] not saved: {error}"
+    return f"[{describe(message)}] saved to {path}"
