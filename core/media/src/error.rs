@@ -34,7 +34,10 @@ pub enum MediaError {
 
 impl MediaError {
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> MediaError {
-        MediaError::Io { context: context.into(), source }
+        MediaError::Io {
+            context: context.into(),
+            source,
+        }
     }
 }
 
@@ -47,7 +50,10 @@ impl fmt::Display for MediaError {
             MediaError::UnknownMediaType(name) => write!(
                 f,
                 "unknown media type {name:?}; use one of: {}",
-                crate::MediaType::all().map(|t| t.name()).collect::<Vec<_>>().join(", ")
+                crate::MediaType::all()
+                    .map(|t| t.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             MediaError::InvalidArgument(message) => f.write_str(message),
             MediaError::EncHashMismatch => f.write_str(
@@ -69,9 +75,9 @@ impl fmt::Display for MediaError {
             ),
             MediaError::Io { context, source } => write!(f, "{context}: {source}"),
             MediaError::Cipher(detail) => write!(f, "AES-256-CBC failed: {detail}"),
-            MediaError::WorkerPanicked => {
-                f.write_str("a media worker thread panicked (a bug in cipherpost; please report it)")
-            }
+            MediaError::WorkerPanicked => f.write_str(
+                "a media worker thread panicked (a bug in cipherpost; please report it)",
+            ),
         }
     }
 }

@@ -36,17 +36,24 @@ impl AtomicFile {
         let mut suffix = [0u8; 8];
         OsRng.fill_bytes(&mut suffix);
         let suffix: String = suffix.iter().map(|byte| format!("{byte:02x}")).collect();
-        let temp_path =
-            directory.join(format!(".{}.{suffix}.part", name.to_string_lossy()));
+        let temp_path = directory.join(format!(".{}.{suffix}.part", name.to_string_lossy()));
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(PRIVATE_FILE_MODE)
             .open(&temp_path)
             .map_err(|error| {
-                MediaError::io(format!("cannot create a file in {}", directory.display()), error)
+                MediaError::io(
+                    format!("cannot create a file in {}", directory.display()),
+                    error,
+                )
             })?;
-        Ok(AtomicFile { file, temp_path, final_path: final_path.to_path_buf(), committed: false })
+        Ok(AtomicFile {
+            file,
+            temp_path,
+            final_path: final_path.to_path_buf(),
+            committed: false,
+        })
     }
 
     pub(crate) fn file(&self) -> &File {
@@ -55,17 +62,24 @@ impl AtomicFile {
 
     /// Sync the data and rename the temporary file to the destination.
     pub(crate) fn commit(mut self) -> Result<(), MediaError> {
-        self.file
-            .sync_all()
-            .map_err(|error| MediaError::io(format!("cannot sync {}", self.temp_path.display()), error))?;
+        self.file.sync_all().map_err(|error| {
+            MediaError::io(format!("cannot sync {}", self.temp_path.display()), error)
+        })?;
         fs::rename(&self.temp_path, &self.final_path).map_err(|error| {
-            MediaError::io(format!("cannot rename to {}", self.final_path.display()), error)
+            MediaError::io(
+                format!("cannot rename to {}", self.final_path.display()),
+                error,
+            )
         })?;
         self.committed = true;
         // Syncing the directory makes the rename durable. Some file systems refuse to sync a
         // directory; the data itself is already synced, so that is not an error.
         if let Some(parent) = self.final_path.parent() {
-            let directory = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+            let directory = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
             if let Ok(handle) = File::open(directory) {
                 let _ = handle.sync_all();
             }

@@ -28,9 +28,10 @@ impl MediaKey {
     }
 
     pub fn from_slice(bytes: &[u8]) -> Result<MediaKey, MediaError> {
-        let array: [u8; MEDIA_KEY_LENGTH] = bytes
-            .try_into()
-            .map_err(|_| MediaError::InvalidMediaKey { length: bytes.len() })?;
+        let array: [u8; MEDIA_KEY_LENGTH] =
+            bytes.try_into().map_err(|_| MediaError::InvalidMediaKey {
+                length: bytes.len(),
+            })?;
         Ok(MediaKey(Box::new(array)))
     }
 
@@ -69,8 +70,12 @@ pub struct MediaKeys {
 
 impl MediaKeys {
     fn from_expanded(okm: &[u8; EXPANDED_KEY_LENGTH]) -> MediaKeys {
-        let mut keys =
-            MediaKeys { iv: [0; 16], cipher_key: [0; 32], mac_key: [0; 32], ref_key: [0; 32] };
+        let mut keys = MediaKeys {
+            iv: [0; 16],
+            cipher_key: [0; 32],
+            mac_key: [0; 32],
+            ref_key: [0; 32],
+        };
         keys.iv.copy_from_slice(&okm[0..16]);
         keys.cipher_key.copy_from_slice(&okm[16..48]);
         keys.mac_key.copy_from_slice(&okm[48..80]);

@@ -39,7 +39,8 @@ pub use stream::{
 use file::AtomicFile;
 
 fn open_input(path: &Path) -> Result<File, MediaError> {
-    File::open(path).map_err(|error| MediaError::io(format!("cannot open {}", path.display()), error))
+    File::open(path)
+        .map_err(|error| MediaError::io(format!("cannot open {}", path.display()), error))
 }
 
 /// Encrypt the file at `input` to `output`. The output appears only when complete.
@@ -75,7 +76,14 @@ pub fn decrypt_file(
         .map_err(|error| MediaError::io(format!("cannot stat {}", input.display()), error))?
         .len();
     let target = AtomicFile::create(output)?;
-    let summary = decrypt(&keys, &source, blob_length, target.file(), expected, options)?;
+    let summary = decrypt(
+        &keys,
+        &source,
+        blob_length,
+        target.file(),
+        expected,
+        options,
+    )?;
     target.commit()?;
     Ok(summary)
 }
@@ -92,7 +100,14 @@ pub fn decrypt_range_file(
     length: u64,
 ) -> Result<Vec<u8>, MediaError> {
     let keys = key.expand(media_type);
-    decrypt_range(&keys, open_input(input)?, file_length, sidecar, offset, length)
+    decrypt_range(
+        &keys,
+        open_input(input)?,
+        file_length,
+        sidecar,
+        offset,
+        length,
+    )
 }
 
 /// Encrypt a buffer; returns the blob and the summary. For small media such as thumbnails.
@@ -116,6 +131,13 @@ pub fn decrypt_bytes(
     options: &StreamOptions,
 ) -> Result<Vec<u8>, MediaError> {
     let mut plaintext = Vec::with_capacity(blob.len());
-    decrypt(&key.expand(media_type), Cursor::new(blob), blob.len() as u64, &mut plaintext, expected, options)?;
+    decrypt(
+        &key.expand(media_type),
+        Cursor::new(blob),
+        blob.len() as u64,
+        &mut plaintext,
+        expected,
+        options,
+    )?;
     Ok(plaintext)
 }

@@ -39,13 +39,33 @@ const TABLE: [(MediaType, &str, &str); 16] = [
     (MediaType::VoiceNote, "ptt", "WhatsApp Audio Keys"),
     (MediaType::VideoNote, "ptv", "WhatsApp Video Keys"),
     (MediaType::ProductImage, "product", "WhatsApp Image Keys"),
-    (MediaType::ImageThumbnail, "thumbnail-image", "WhatsApp Image Thumbnail Keys"),
-    (MediaType::VideoThumbnail, "thumbnail-video", "WhatsApp Video Thumbnail Keys"),
-    (MediaType::DocumentThumbnail, "thumbnail-document", "WhatsApp Document Thumbnail Keys"),
-    (MediaType::LinkThumbnail, "thumbnail-link", "WhatsApp Link Thumbnail Keys"),
+    (
+        MediaType::ImageThumbnail,
+        "thumbnail-image",
+        "WhatsApp Image Thumbnail Keys",
+    ),
+    (
+        MediaType::VideoThumbnail,
+        "thumbnail-video",
+        "WhatsApp Video Thumbnail Keys",
+    ),
+    (
+        MediaType::DocumentThumbnail,
+        "thumbnail-document",
+        "WhatsApp Document Thumbnail Keys",
+    ),
+    (
+        MediaType::LinkThumbnail,
+        "thumbnail-link",
+        "WhatsApp Link Thumbnail Keys",
+    ),
     (MediaType::History, "history", "WhatsApp History Keys"),
     (MediaType::AppState, "app-state", "WhatsApp App State Keys"),
-    (MediaType::PaymentBackground, "payment-bg-image", "WhatsApp Payment Background Keys"),
+    (
+        MediaType::PaymentBackground,
+        "payment-bg-image",
+        "WhatsApp Payment Background Keys",
+    ),
 ];
 
 /// Other spellings accepted by `MediaType::from_name`: WhatsApp's internal labels for history
@@ -94,7 +114,10 @@ impl MediaType {
     pub fn is_streamable(self) -> bool {
         matches!(
             self,
-            MediaType::Video | MediaType::Audio | MediaType::Gif | MediaType::VoiceNote
+            MediaType::Video
+                | MediaType::Audio
+                | MediaType::Gif
+                | MediaType::VoiceNote
                 | MediaType::VideoNote
         )
     }
@@ -102,25 +125,35 @@ impl MediaType {
     fn entry(self) -> &'static (MediaType, &'static str, &'static str) {
         // TABLE lists every variant exactly once (checked by the `table_is_complete` test), so
         // the search always succeeds; the fallback only keeps this function panic-free.
-        TABLE.iter().find(|(media_type, _, _)| *media_type == self).unwrap_or(&TABLE[0])
+        TABLE
+            .iter()
+            .find(|(media_type, _, _)| *media_type == self)
+            .unwrap_or(&TABLE[0])
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
     fn table_is_complete() {
         for (index, (media_type, name, _)) in TABLE.iter().enumerate() {
-            assert_eq!(TABLE.iter().position(|(other, _, _)| other == media_type), Some(index));
+            assert_eq!(
+                TABLE.iter().position(|(other, _, _)| other == media_type),
+                Some(index)
+            );
             assert_eq!(MediaType::from_name(name).unwrap(), *media_type);
         }
     }
 
     #[test]
     fn aliases_and_case() {
-        assert_eq!(MediaType::from_name("md-msg-hist").unwrap(), MediaType::History);
+        assert_eq!(
+            MediaType::from_name("md-msg-hist").unwrap(),
+            MediaType::History
+        );
         assert_eq!(MediaType::from_name("IMAGE").unwrap(), MediaType::Image);
         assert_eq!(MediaType::Sticker.info(), "WhatsApp Image Keys");
         assert!(MediaType::from_name("picture").is_err());

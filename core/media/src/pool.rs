@@ -51,6 +51,10 @@ impl BufferPool {
 
     pub(crate) fn wrap(&self, data: Vec<u8>, len: usize) -> Arc<Chunk> {
         let len = len.min(data.len());
-        Arc::new(Chunk { data, len, home: self.home.clone() })
+        Arc::new(Chunk {
+            data,
+            len,
+            home: self.home.clone(),
+        })
     }
 }

@@ -88,26 +88,40 @@ pub fn decrypt_range<R: Read + Seek>(
         mac.update(data);
         let tag = mac.finalize().into_bytes();
         let index = usize::try_from(window).unwrap_or(usize::MAX) * SIDECAR_MAC_LENGTH;
-        let expected = sidecar.get(index..index + SIDECAR_MAC_LENGTH).ok_or(
-            MediaError::InvalidArgument("sidecar is shorter than the file needs".into()),
-        )?;
+        let expected =
+            sidecar
+                .get(index..index + SIDECAR_MAC_LENGTH)
+                .ok_or(MediaError::InvalidArgument(
+                    "sidecar is shorter than the file needs".into(),
+                ))?;
         if !bool::from(tag[..SIDECAR_MAC_LENGTH].ct_eq(expected)) {
             return Err(MediaError::SidecarMismatch { window });
         }
     }
 
     let local = |position: u64| usize::try_from(position - region_start).unwrap_or(usize::MAX);
-    let iv = region.get(local(needed_start)..local(needed_start + block)).ok_or(MediaError::WorkerPanicked)?;
-    let ciphertext =
-        region.get(local(needed_start + block)..local(needed_end)).ok_or(MediaError::WorkerPanicked)?;
-    let mut crypter = Crypter::new(Cipher::aes_256_cbc(), Mode::Decrypt, &keys.cipher_key, Some(iv))?;
+    let iv = region
+        .get(local(needed_start)..local(needed_start + block))
+        .ok_or(MediaError::WorkerPanicked)?;
+    let ciphertext = region
+        .get(local(needed_start + block)..local(needed_end))
+        .ok_or(MediaError::WorkerPanicked)?;
+    let mut crypter = Crypter::new(
+        Cipher::aes_256_cbc(),
+        Mode::Decrypt,
+        &keys.cipher_key,
+        Some(iv),
+    )?;
     crypter.pad(false);
     let mut plain = vec![0u8; ciphertext.len() + BLOCK_SIZE];
     let written = crypter.update(ciphertext, &mut plain)?;
     plain.truncate(written);
     let skip = usize::try_from(offset - first * block).unwrap_or(0);
     let keep = usize::try_from(end - offset).unwrap_or(0);
-    Ok(plain.get(skip..skip + keep).ok_or(MediaError::WorkerPanicked)?.to_vec())
+    Ok(plain
+        .get(skip..skip + keep)
+        .ok_or(MediaError::WorkerPanicked)?
+        .to_vec())
 }
 
 /// Read bytes `start .. end` of S = IV ‖ blob.

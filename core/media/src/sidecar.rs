@@ -37,7 +37,12 @@ impl SidecarBuilder {
     pub fn new(mac_key: &[u8; 32]) -> Result<SidecarBuilder, MediaError> {
         let base = <Hmac<Sha256> as Mac>::new_from_slice(mac_key)
             .map_err(|_| MediaError::InvalidArgument("MAC key must be 32 bytes".into()))?;
-        Ok(SidecarBuilder { base, position: 0, open: Vec::with_capacity(2), output: Vec::new() })
+        Ok(SidecarBuilder {
+            base,
+            position: 0,
+            open: Vec::with_capacity(2),
+            output: Vec::new(),
+        })
     }
 
     pub fn update(&mut self, mut data: &[u8]) {
@@ -51,7 +56,9 @@ impl SidecarBuilder {
             if let Some((start, _)) = self.open.first() {
                 boundary = boundary.min(start + SIDECAR_WINDOW);
             }
-            let take = usize::try_from(boundary - self.position).unwrap_or(usize::MAX).min(data.len());
+            let take = usize::try_from(boundary - self.position)
+                .unwrap_or(usize::MAX)
+                .min(data.len());
             let (now, rest) = data.split_at(take);
             for (_, mac) in &mut self.open {
                 mac.update(now);

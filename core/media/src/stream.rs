@@ -57,7 +57,10 @@ pub struct StreamOptions {
 
 impl Default for StreamOptions {
     fn default() -> StreamOptions {
-        StreamOptions { chunk_size: DEFAULT_CHUNK_SIZE, sidecar: false }
+        StreamOptions {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            sidecar: false,
+        }
     }
 }
 
@@ -155,8 +158,12 @@ pub fn encrypt<R: Read, W: Write + Send>(
     let plain_pool = BufferPool::new(PIPELINE_DEPTH + 2, chunk_size + BLOCK_SIZE);
     let cipher_pool = BufferPool::new(PIPELINE_DEPTH + 2, chunk_size + 2 * BLOCK_SIZE);
 
-    let mut crypter =
-        Crypter::new(Cipher::aes_256_cbc(), Mode::Encrypt, &keys.cipher_key, Some(&keys.iv))?;
+    let mut crypter = Crypter::new(
+        Cipher::aes_256_cbc(),
+        Mode::Encrypt,
+        &keys.cipher_key,
+        Some(&keys.iv),
+    )?;
     crypter.pad(false);
     let mut hmac = new_hmac(&keys.mac_key)?;
     hmac.update(&keys.iv);
@@ -312,12 +319,20 @@ pub fn decrypt<R: Read, W: Write + Send>(
     options.validate()?;
     let chunk_size = options.chunk_size;
     let well_formed = is_well_formed_length(blob_length);
-    let ciphertext_length = if well_formed { blob_length - MAC_LENGTH as u64 } else { 0 };
+    let ciphertext_length = if well_formed {
+        blob_length - MAC_LENGTH as u64
+    } else {
+        0
+    };
 
     let blob_pool = BufferPool::new(PIPELINE_DEPTH + 2, chunk_size);
     let plain_pool = BufferPool::new(PIPELINE_DEPTH + 2, chunk_size + 2 * BLOCK_SIZE);
-    let mut crypter =
-        Crypter::new(Cipher::aes_256_cbc(), Mode::Decrypt, &keys.cipher_key, Some(&keys.iv))?;
+    let mut crypter = Crypter::new(
+        Cipher::aes_256_cbc(),
+        Mode::Decrypt,
+        &keys.cipher_key,
+        Some(&keys.iv),
+    )?;
     crypter.pad(false);
     let mut hmac = new_hmac(&keys.mac_key)?;
     hmac.update(&keys.iv);
@@ -370,12 +385,17 @@ pub fn decrypt<R: Read, W: Write + Send>(
             let mut offset: u64 = 0;
             while offset < blob_length {
                 let remaining = blob_length - offset;
-                let size = usize::try_from(remaining).unwrap_or(chunk_size).min(chunk_size);
+                let size = usize::try_from(remaining)
+                    .unwrap_or(chunk_size)
+                    .min(chunk_size);
                 let mut blob = take(&blob_pool)?;
                 let read = read_full(&mut input, &mut blob[..size])?;
                 if read < size {
                     return Err(MediaError::io(
-                        format!("encrypted input ended after {} of {blob_length} bytes", offset + read as u64),
+                        format!(
+                            "encrypted input ended after {} of {blob_length} bytes",
+                            offset + read as u64
+                        ),
                         io::Error::from(io::ErrorKind::UnexpectedEof),
                     ));
                 }
@@ -399,7 +419,10 @@ pub fn decrypt<R: Read, W: Write + Send>(
                 } else {
                     None
                 };
-                if blob_tx.send((blob_pool.wrap(blob, size), ciphertext_bytes)).is_err() {
+                if blob_tx
+                    .send((blob_pool.wrap(blob, size), ciphertext_bytes))
+                    .is_err()
+                {
                     return Ok(None);
                 }
                 if let Some(plain) = plain {
@@ -439,6 +462,9 @@ pub fn decrypt<R: Read, W: Write + Send>(
                 return Err(MediaError::PlaintextHashMismatch);
             }
         }
-        Ok(DecryptSummary { file_sha256, file_length })
+        Ok(DecryptSummary {
+            file_sha256,
+            file_length,
+        })
     })
 }

@@ -1,4 +1,6 @@
 //! Round trips, tampering, sidecar and range decryption over the public API.
+// Tests may panic on a broken invariant: that is how they fail.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Cursor;
 
@@ -15,11 +17,16 @@ fn key() -> MediaKey {
 }
 
 fn pattern(length: usize) -> Vec<u8> {
-    (0..length).map(|index| (index * 31 + index / 251) as u8).collect()
+    (0..length)
+        .map(|index| (index * 31 + index / 251) as u8)
+        .collect()
 }
 
 fn expected_for(summary: &cipherpost_media::EncryptSummary) -> Expected {
-    Expected { file_enc_sha256: summary.file_enc_sha256, file_sha256: Some(summary.file_sha256) }
+    Expected {
+        file_enc_sha256: summary.file_enc_sha256,
+        file_sha256: Some(summary.file_sha256),
+    }
 }
 
 /// Sidecar computed the plain way: HMAC over each window of IV ‖ blob.
@@ -72,8 +79,17 @@ fn tampering_is_rejected_in_check_order() {
 
     let mut flipped = blob.clone();
     flipped[5] ^= 1;
-    let result = decrypt_bytes(&key(), MediaType::Image, &flipped, &expected_for(&summary), &options);
-    assert!(matches!(result, Err(MediaError::EncHashMismatch)), "{result:?}");
+    let result = decrypt_bytes(
+        &key(),
+        MediaType::Image,
+        &flipped,
+        &expected_for(&summary),
+        &options,
+    );
+    assert!(
+        matches!(result, Err(MediaError::EncHashMismatch)),
+        "{result:?}"
+    );
 
     // With the hash updated to the tampered blob, the MAC catches a changed ciphertext or MAC.
     for position in [0, 500, blob.len() - 11, blob.len() - 1] {
@@ -84,22 +100,49 @@ fn tampering_is_rejected_in_check_order() {
             file_sha256: Some(summary.file_sha256),
         };
         let result = decrypt_bytes(&key(), MediaType::Image, &tampered, &expected, &options);
-        assert!(matches!(result, Err(MediaError::MacMismatch)), "byte {position}: {result:?}");
+        assert!(
+            matches!(result, Err(MediaError::MacMismatch)),
+            "byte {position}: {result:?}"
+        );
     }
 
-    let wrong_plain = Expected { file_enc_sha256: summary.file_enc_sha256, file_sha256: Some([0; 32]) };
+    let wrong_plain = Expected {
+        file_enc_sha256: summary.file_enc_sha256,
+        file_sha256: Some([0; 32]),
+    };
     let result = decrypt_bytes(&key(), MediaType::Image, &blob, &wrong_plain, &options);
-    assert!(matches!(result, Err(MediaError::PlaintextHashMismatch)), "{result:?}");
+    assert!(
+        matches!(result, Err(MediaError::PlaintextHashMismatch)),
+        "{result:?}"
+    );
 
-    let result = decrypt_bytes(&key(), MediaType::Sticker, &blob, &expected_for(&summary), &options);
+    let result = decrypt_bytes(
+        &key(),
+        MediaType::Sticker,
+        &blob,
+        &expected_for(&summary),
+        &options,
+    );
     assert!(result.is_ok(), "sticker shares the image info string");
-    let result = decrypt_bytes(&key(), MediaType::Document, &blob, &expected_for(&summary), &options);
+    let result = decrypt_bytes(
+        &key(),
+        MediaType::Document,
+        &blob,
+        &expected_for(&summary),
+        &options,
+    );
     assert!(matches!(result, Err(MediaError::MacMismatch)), "{result:?}");
 
     let truncated = &blob[..blob.len() - 3];
-    let expected = Expected { file_enc_sha256: sha256(truncated), file_sha256: None };
+    let expected = Expected {
+        file_enc_sha256: sha256(truncated),
+        file_sha256: None,
+    };
     let result = decrypt_bytes(&key(), MediaType::Image, truncated, &expected, &options);
-    assert!(matches!(result, Err(MediaError::MalformedBlob(_))), "{result:?}");
+    assert!(
+        matches!(result, Err(MediaError::MalformedBlob(_))),
+        "{result:?}"
+    );
 }
 
 fn sha256(data: &[u8]) -> [u8; 32] {
@@ -129,9 +172,21 @@ fn bad_padding_after_valid_mac_is_malformed() {
     mac.update(&ciphertext);
     let mut blob = ciphertext.clone();
     blob.extend_from_slice(&mac.finalize().into_bytes()[..10]);
-    let expected = Expected { file_enc_sha256: sha256(&blob), file_sha256: None };
-    let result = decrypt_bytes(&key(), media_type, &blob, &expected, &StreamOptions::default());
-    assert!(matches!(result, Err(MediaError::MalformedBlob(_))), "{result:?}");
+    let expected = Expected {
+        file_enc_sha256: sha256(&blob),
+        file_sha256: None,
+    };
+    let result = decrypt_bytes(
+        &key(),
+        media_type,
+        &blob,
+        &expected,
+        &StreamOptions::default(),
+    );
+    assert!(
+        matches!(result, Err(MediaError::MalformedBlob(_))),
+        "{result:?}"
+    );
 }
 
 #[test]
@@ -145,13 +200,35 @@ fn decrypt_file_writes_nothing_on_failure() {
     let options = StreamOptions::default();
     let summary = encrypt_file(&key(), MediaType::Video, &input, &blob_path, &options).unwrap();
 
-    let result = decrypt_file(&key(), MediaType::Audio, &blob_path, &output, &expected_for(&summary), &options);
+    let result = decrypt_file(
+        &key(),
+        MediaType::Audio,
+        &blob_path,
+        &output,
+        &expected_for(&summary),
+        &options,
+    );
     assert!(matches!(result, Err(MediaError::MacMismatch)), "{result:?}");
     assert!(!output.exists());
-    let leftovers: Vec<_> = std::fs::read_dir(&directory).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(leftovers.len(), 2, "temporary file left behind: {leftovers:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(&directory)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        2,
+        "temporary file left behind: {leftovers:?}"
+    );
 
-    decrypt_file(&key(), MediaType::Video, &blob_path, &output, &expected_for(&summary), &options).unwrap();
+    decrypt_file(
+        &key(),
+        MediaType::Video,
+        &blob_path,
+        &output,
+        &expected_for(&summary),
+        &options,
+    )
+    .unwrap();
     assert_eq!(std::fs::read(&output).unwrap(), pattern(300_000));
     std::fs::remove_dir_all(&directory).unwrap();
 }
@@ -160,13 +237,26 @@ fn decrypt_file_writes_nothing_on_failure() {
 fn range_decrypt_matches_slices() {
     let media_type = MediaType::Video;
     let plaintext = pattern(3 * 65_536 + 1234);
-    let options = StreamOptions { sidecar: true, ..StreamOptions::default() };
+    let options = StreamOptions {
+        sidecar: true,
+        ..StreamOptions::default()
+    };
     let (blob, summary) = encrypt_bytes(&key(), media_type, &plaintext, &options).unwrap();
     let sidecar = summary.sidecar.unwrap();
     let keys = key().expand(media_type);
     let length = plaintext.len() as u64;
-    for (offset, count) in [(0u64, 1u64), (0, 16), (15, 2), (65_530, 40), (65_536, 65_536), (100_000, 200_000), (length - 5, 100), (length, 10)] {
-        let got = decrypt_range(&keys, Cursor::new(&blob), length, &sidecar, offset, count).unwrap();
+    for (offset, count) in [
+        (0u64, 1u64),
+        (0, 16),
+        (15, 2),
+        (65_530, 40),
+        (65_536, 65_536),
+        (100_000, 200_000),
+        (length - 5, 100),
+        (length, 10),
+    ] {
+        let got =
+            decrypt_range(&keys, Cursor::new(&blob), length, &sidecar, offset, count).unwrap();
         let start = offset as usize;
         let end = ((offset + count) as usize).min(plaintext.len());
         assert_eq!(got, plaintext[start..end], "range {offset}+{count}");
@@ -175,7 +265,10 @@ fn range_decrypt_matches_slices() {
     let mut tampered = blob.clone();
     tampered[70_000] ^= 1;
     let result = decrypt_range(&keys, Cursor::new(&tampered), length, &sidecar, 69_000, 10);
-    assert!(matches!(result, Err(MediaError::SidecarMismatch { window: 1 })), "{result:?}");
+    assert!(
+        matches!(result, Err(MediaError::SidecarMismatch { window: 1 })),
+        "{result:?}"
+    );
     // A range far from the change still decrypts.
     assert!(decrypt_range(&keys, Cursor::new(&tampered), length, &sidecar, 0, 100).is_ok());
 }
@@ -183,16 +276,32 @@ fn range_decrypt_matches_slices() {
 #[test]
 fn short_input_is_an_io_error() {
     let keys = key().expand(MediaType::Image);
-    let expected = Expected { file_enc_sha256: [0; 32], file_sha256: None };
+    let expected = Expected {
+        file_enc_sha256: [0; 32],
+        file_sha256: None,
+    };
     let mut sink = Vec::new();
-    let result = decrypt(&keys, Cursor::new(vec![0u8; 20]), 42, &mut sink, &expected, &StreamOptions::default());
+    let result = decrypt(
+        &keys,
+        Cursor::new(vec![0u8; 20]),
+        42,
+        &mut sink,
+        &expected,
+        &StreamOptions::default(),
+    );
     assert!(matches!(result, Err(MediaError::Io { .. })), "{result:?}");
 }
 
 #[test]
 fn invalid_chunk_size_is_rejected() {
     let keys = key().expand(MediaType::Image);
-    let options = StreamOptions { chunk_size: 100, sidecar: false };
+    let options = StreamOptions {
+        chunk_size: 100,
+        sidecar: false,
+    };
     let result = encrypt(&keys, &b"x"[..], Vec::new(), &options);
-    assert!(matches!(result, Err(MediaError::InvalidArgument(_))), "{result:?}");
+    assert!(
+        matches!(result, Err(MediaError::InvalidArgument(_))),
+        "{result:?}"
+    );
 }

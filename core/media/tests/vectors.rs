@@ -1,4 +1,6 @@
 //! Known-answer test with the WhatsApp media vector in `tests/vectors/media-whatsapp.json`.
+// Tests may panic on a broken invariant: that is how they fail.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use cipherpost_media::{
     decrypt_bytes, encrypt, Expected, MediaError, MediaKey, MediaType, StreamOptions,
@@ -6,7 +8,10 @@ use cipherpost_media::{
 use serde_json::Value;
 
 fn load() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors/media-whatsapp.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/vectors/media-whatsapp.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -18,7 +23,10 @@ fn hex_field(vector: &Value, name: &str) -> Vec<u8> {
 fn info_strings_match_vector_file() {
     let data = load();
     for (name, info) in data["info_strings"].as_object().unwrap() {
-        assert_eq!(MediaType::from_name(name).unwrap().info(), info.as_str().unwrap());
+        assert_eq!(
+            MediaType::from_name(name).unwrap().info(),
+            info.as_str().unwrap()
+        );
     }
 }
 
@@ -36,13 +44,22 @@ fn vector_keys_blob_and_hashes() {
 
         let plaintext = hex_field(vector, "plaintext");
         for chunk_size in [16, 64, 4096, 256 * 1024] {
-            let options = StreamOptions { chunk_size, sidecar: false };
+            let options = StreamOptions {
+                chunk_size,
+                sidecar: false,
+            };
             let mut blob = Vec::new();
             let summary = encrypt(&keys, plaintext.as_slice(), &mut blob, &options).unwrap();
             assert_eq!(blob, hex_field(vector, "blob"), "chunk size {chunk_size}");
             assert_eq!(summary.mac.to_vec(), hex_field(vector, "mac"));
-            assert_eq!(summary.file_sha256.to_vec(), hex_field(vector, "file_sha256"));
-            assert_eq!(summary.file_enc_sha256.to_vec(), hex_field(vector, "file_enc_sha256"));
+            assert_eq!(
+                summary.file_sha256.to_vec(),
+                hex_field(vector, "file_sha256")
+            );
+            assert_eq!(
+                summary.file_enc_sha256.to_vec(),
+                hex_field(vector, "file_enc_sha256")
+            );
             assert_eq!(summary.file_length, plaintext.len() as u64);
             assert_eq!(summary.enc_length, blob.len() as u64);
 
@@ -63,7 +80,10 @@ fn vector_with_wrong_type_fails_mac() {
     let key = MediaKey::from_slice(&hex_field(vector, "media_key")).unwrap();
     let mut file_enc_sha256 = [0u8; 32];
     file_enc_sha256.copy_from_slice(&hex_field(vector, "file_enc_sha256"));
-    let expected = Expected { file_enc_sha256, file_sha256: None };
+    let expected = Expected {
+        file_enc_sha256,
+        file_sha256: None,
+    };
     let result = decrypt_bytes(
         &key,
         MediaType::Video,

@@ -60,7 +60,9 @@ fn expected(
 ) -> PyResult<Expected> {
     Ok(Expected {
         file_enc_sha256: parse_hash(py, "file_enc_sha256", file_enc_sha256)?,
-        file_sha256: file_sha256.map(|hash| parse_hash(py, "file_sha256", hash)).transpose()?,
+        file_sha256: file_sha256
+            .map(|hash| parse_hash(py, "file_sha256", hash))
+            .transpose()?,
     })
 }
 
@@ -72,11 +74,20 @@ fn summary_dict<'py>(
     let dict = PyDict::new(py);
     dict.set_item("media_key", PyBytes::new(py, key.as_bytes()))?;
     dict.set_item("file_sha256", PyBytes::new(py, &summary.file_sha256))?;
-    dict.set_item("file_enc_sha256", PyBytes::new(py, &summary.file_enc_sha256))?;
+    dict.set_item(
+        "file_enc_sha256",
+        PyBytes::new(py, &summary.file_enc_sha256),
+    )?;
     dict.set_item("file_length", summary.file_length)?;
     dict.set_item("enc_length", summary.enc_length)?;
     dict.set_item("mac", PyBytes::new(py, &summary.mac))?;
-    dict.set_item("sidecar", summary.sidecar.as_ref().map(|sidecar| PyBytes::new(py, sidecar)))?;
+    dict.set_item(
+        "sidecar",
+        summary
+            .sidecar
+            .as_ref()
+            .map(|sidecar| PyBytes::new(py, sidecar)),
+    )?;
     Ok(dict)
 }
 
@@ -97,7 +108,12 @@ fn media_derive_keys<'py>(
     py: Python<'py>,
     media_type: &str,
     media_key: &[u8],
-) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+) -> PyResult<(
+    Bound<'py, PyBytes>,
+    Bound<'py, PyBytes>,
+    Bound<'py, PyBytes>,
+    Bound<'py, PyBytes>,
+)> {
     let keys = parse_key(py, media_key)?.expand(parse_type(py, media_type)?);
     Ok((
         PyBytes::new(py, &keys.iv),
@@ -120,7 +136,10 @@ fn media_encrypt_file<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let media_type = parse_type(py, media_type)?;
     let key = key_or_fresh(py, media_key)?;
-    let options = StreamOptions { chunk_size, sidecar };
+    let options = StreamOptions {
+        chunk_size,
+        sidecar,
+    };
     let result =
         py.allow_threads(|| encrypt_file(&key, media_type, &input_path, &output_path, &options));
     let summary = result.map_err(|error| to_py_error(py, error))?;
@@ -143,12 +162,25 @@ fn media_decrypt_file(
     let media_type = parse_type(py, media_type)?;
     let key = parse_key(py, media_key)?;
     let expected = expected(py, file_enc_sha256, file_sha256)?;
-    let options = StreamOptions { chunk_size, sidecar: false };
+    let options = StreamOptions {
+        chunk_size,
+        sidecar: false,
+    };
     let result = py.allow_threads(|| {
-        decrypt_file(&key, media_type, &input_path, &output_path, &expected, &options)
+        decrypt_file(
+            &key,
+            media_type,
+            &input_path,
+            &output_path,
+            &expected,
+            &options,
+        )
     });
     let summary = result.map_err(|error| to_py_error(py, error))?;
-    Ok((PyBytes::new(py, &summary.file_sha256).unbind(), summary.file_length))
+    Ok((
+        PyBytes::new(py, &summary.file_sha256).unbind(),
+        summary.file_length,
+    ))
 }
 
 #[pyfunction]
@@ -162,7 +194,10 @@ fn media_encrypt_bytes<'py>(
 ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyDict>)> {
     let media_type = parse_type(py, media_type)?;
     let key = key_or_fresh(py, media_key)?;
-    let options = StreamOptions { sidecar, ..StreamOptions::default() };
+    let options = StreamOptions {
+        sidecar,
+        ..StreamOptions::default()
+    };
     let result = py.allow_threads(|| encrypt_bytes(&key, media_type, &plaintext, &options));
     let (blob, summary) = result.map_err(|error| to_py_error(py, error))?;
     Ok((PyBytes::new(py, &blob), summary_dict(py, &key, &summary)?))
@@ -202,7 +237,15 @@ fn media_decrypt_range_file<'py>(
     let media_type = parse_type(py, media_type)?;
     let key = parse_key(py, media_key)?;
     let result = py.allow_threads(|| {
-        decrypt_range_file(&key, media_type, &input_path, file_length, &sidecar, offset, length)
+        decrypt_range_file(
+            &key,
+            media_type,
+            &input_path,
+            file_length,
+            &sidecar,
+            offset,
+            length,
+        )
     });
     let plaintext = result.map_err(|error| to_py_error(py, error))?;
     Ok(PyBytes::new(py, &plaintext))
