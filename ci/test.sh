@@ -25,5 +25,8 @@ ci/axolotl-venv.sh
 echo "== Rust crates"
 cargo test -q --manifest-path core/Cargo.toml --workspace --exclude cipherpost-python
 
+echo "== Rust decoder fuzzing (bounded)"
+ci/fuzz-rust.sh
+
 echo "== Python tests"
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
