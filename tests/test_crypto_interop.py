@@ -100,6 +100,8 @@ def test_axolotl_initiates(peer: AxolotlPeer, one_time_prekey: bool) -> None:
     message_type, body = peer.encrypt(name, device_id, b"hello from axolotl")
     assert message_type == PREKEY
     assert ours.decrypt(AXOLOTL, CiphertextMessage(message_type, body)) == b"hello from axolotl"
+    with pytest.raises(DuplicateMessageError):
+        ours.decrypt(AXOLOTL, CiphertextMessage(message_type, body))
     if one_time_prekey:
         assert ours.store.load_prekey(7) is None
     assert ours.store.load_identity(AXOLOTL) == peer.identity()[0]
