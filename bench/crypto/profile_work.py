@@ -10,6 +10,7 @@ and through the `_core` record methods directly, timed with time.perf_counter.
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ from cipherpost.crypto import (
     build_prekey_bundle,
     generate_prekeys,
 )
+from cipherpost.crypto.stores import SqliteProtocolStore
 from peers.cipherpost_device import Device, connect
 
 PLAINTEXT = bytes(range(100))
@@ -32,6 +34,28 @@ PLAINTEXT = bytes(range(100))
 
 def one_direction() -> tuple[Callable[[], None], Callable[[], None]]:
     alice, bob = Device("alice"), Device("bob")
+    connect(alice, bob)
+    sending = SessionCipher(alice.store, bob.address, alice.rng)
+    receiving = SessionCipher(bob.store, alice.address, bob.rng)
+    record_a = alice.store.load_session(bob.address)
+    record_b = bob.store.load_session(alice.address)
+    assert record_a is not None and record_b is not None
+    key_a, key_b, rng = alice.identity_key, bob.identity_key, bob.rng
+
+    def api() -> None:
+        receiving.decrypt(sending.encrypt(PLAINTEXT))
+
+    def core() -> None:
+        record_b.decrypt_signal_message(key_b, record_a.encrypt(key_a, PLAINTEXT)[1], rng)
+
+    return api, core
+
+
+def one_direction_sqlite() -> tuple[Callable[[], None], Callable[[], None]]:
+    """One direction with both devices on SqliteProtocolStore files (one commit per message)."""
+    directory = Path(tempfile.mkdtemp(prefix="cipherpost-bench-"))
+    alice = Device("alice", store=SqliteProtocolStore(directory / "alice.db"))
+    bob = Device("bob", store=SqliteProtocolStore(directory / "bob.db"))
     connect(alice, bob)
     sending = SessionCipher(alice.store, bob.address, alice.rng)
     receiving = SessionCipher(bob.store, alice.address, bob.rng)
@@ -114,7 +138,13 @@ def setup() -> tuple[Callable[[], None], Callable[[], None]]:
     return api, api
 
 
-WORKS = {"one_direction": one_direction, "ping_pong": ping_pong, "group": group, "setup": setup}
+WORKS = {
+    "one_direction": one_direction,
+    "one_direction_sqlite": one_direction_sqlite,
+    "ping_pong": ping_pong,
+    "group": group,
+    "setup": setup,
+}
 
 
 def best_rate(function: Callable[[], None], calls: int) -> float:
