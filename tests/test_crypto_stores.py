@@ -19,7 +19,7 @@ from cipherpost.crypto import (
     generate_signed_prekey,
 )
 from cipherpost.crypto.stores import MemoryProtocolStore, ProtocolStore, SqliteProtocolStore
-from cipherpost.exceptions import ProtocolStoreError
+from cipherpost.exceptions import DuplicateMessageError, ProtocolStoreError
 from peers.cipherpost_device import Device, connect, seeded_rng
 
 BOB = Address("bob", 1)
@@ -318,3 +318,22 @@ def test_sqlite_seeded_identity_is_deterministic(tmp_path: Path) -> None:
     assert first.local_registration_id() == second.local_registration_id()
     first.close()
     second.close()
+
+
+def test_sqlite_batch_in_one_transaction(tmp_path: Path) -> None:
+    path = tmp_path / "bob.db"
+    alice, bob = Device("alice"), Device("bob", store=SqliteProtocolStore(path))
+    connect(alice, bob)
+    messages = [alice.encrypt(bob.address, f"queued {index}".encode()) for index in range(5)]
+
+    with bob.store.transaction():
+        for index, message in enumerate(messages):
+            assert bob.decrypt(alice.address, message) == f"queued {index}".encode()
+    assert isinstance(bob.store, SqliteProtocolStore)
+    bob.store.close()
+
+    restarted = Device("bob", store=SqliteProtocolStore(path))
+    with pytest.raises(DuplicateMessageError):
+        restarted.decrypt(alice.address, messages[0])
+    later = alice.encrypt(bob.address, b"after the batch")
+    assert restarted.decrypt(alice.address, later) == b"after the batch"
