@@ -19,7 +19,7 @@ from cipherpost.crypto import (
     generate_signed_prekey,
 )
 from cipherpost.crypto.stores import MemoryProtocolStore, ProtocolStore, SqliteProtocolStore
-from cipherpost.exceptions import DuplicateMessageError, ProtocolStoreError
+from cipherpost.exceptions import CipherpostError, DuplicateMessageError, ProtocolStoreError
 from peers.cipherpost_device import Device, connect, seeded_rng
 
 BOB = Address("bob", 1)
@@ -337,3 +337,20 @@ def test_sqlite_batch_in_one_transaction(tmp_path: Path) -> None:
         restarted.decrypt(alice.address, messages[0])
     later = alice.encrypt(bob.address, b"after the batch")
     assert restarted.decrypt(alice.address, later) == b"after the batch"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=ValueError,
+    reason="cipherpost._core raises the builtin ValueError for an unparsable record, not a "
+    "cipherpost.exceptions class; remove this mark once the binding maps it",
+)
+def test_sqlite_corrupt_record_raises_cipherpost_error(tmp_path: Path) -> None:
+    path = tmp_path / "alice.db"
+    alice, bob = Device("alice", store=SqliteProtocolStore(path)), Device("bob")
+    connect(alice, bob)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE sessions SET record = x'ffff'")
+
+    with pytest.raises(CipherpostError):
+        alice.store.load_session(bob.address)
