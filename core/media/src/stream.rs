@@ -17,7 +17,6 @@ use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
 use std::thread;
 
-use hmac::{Hmac, Mac};
 use openssl::symm::{Cipher, Crypter, Mode};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -25,6 +24,7 @@ use subtle::ConstantTimeEq;
 use crate::error::MediaError;
 use crate::keys::MediaKeys;
 use crate::pool::{BufferPool, Chunk};
+use crate::sha256x2::{update_pair, HmacSha256, Sha256State};
 use crate::sidecar::SidecarBuilder;
 
 /// AES block size in bytes.
@@ -42,9 +42,6 @@ pub const MAX_CHUNK_SIZE: usize = 1024 * 1024;
 /// Chunks that may wait in each channel. Enough to ride out scheduling hiccups on a loaded
 /// 2-vCPU machine. NOTE: tuned by measurement on one machine, not derived.
 pub const PIPELINE_DEPTH: usize = 4;
-/// Bytes fed to one hash before switching to the other when one thread computes two hashes
-/// over the same data. Alternating lets the CPU overlap the two SHA-256 dependency chains.
-const INTERLEAVE: usize = 512;
 
 /// Settings of one streaming operation.
 #[derive(Clone, Debug)]
@@ -107,19 +104,9 @@ pub struct DecryptSummary {
     pub file_length: u64,
 }
 
-type HmacSha256 = Hmac<Sha256>;
-
-fn new_hmac(mac_key: &[u8; 32]) -> Result<HmacSha256, MediaError> {
-    <HmacSha256 as Mac>::new_from_slice(mac_key)
-        .map_err(|_| MediaError::InvalidArgument("MAC key must be 32 bytes".into()))
-}
-
-/// Feed `data` to both hashes in alternating pieces.
-fn update_both(hmac: &mut HmacSha256, sha: &mut Sha256, data: &[u8]) {
-    for piece in data.chunks(INTERLEAVE) {
-        hmac.update(piece);
-        sha.update(piece);
-    }
+/// Feed `data` to the HMAC and to the blob hash, the two SHA-256 runs interleaved.
+fn update_both(hmac: &mut HmacSha256, sha: &mut Sha256State, data: &[u8]) {
+    update_pair(hmac.state_mut(), sha, data, data);
 }
 
 /// Read until `buffer` is full or the input ends; return the bytes read.
@@ -165,7 +152,7 @@ pub fn encrypt<R: Read, W: Write + Send>(
         Some(&keys.iv),
     )?;
     crypter.pad(false);
-    let mut hmac = new_hmac(&keys.mac_key)?;
+    let mut hmac = HmacSha256::new(&keys.mac_key);
     hmac.update(&keys.iv);
     let sidecar = if options.sidecar {
         let mut builder = SidecarBuilder::new(&keys.mac_key)?;
@@ -191,7 +178,7 @@ pub fn encrypt<R: Read, W: Write + Send>(
         let cipher_worker = scope.spawn(move || -> Result<_, MediaError> {
             let mut output = output;
             let mut hmac = hmac;
-            let mut sha = Sha256::new();
+            let mut sha = Sha256State::new();
             for chunk in cipher_rx {
                 update_both(&mut hmac, &mut sha, chunk.bytes());
                 output
@@ -199,14 +186,14 @@ pub fn encrypt<R: Read, W: Write + Send>(
                     .map_err(|error| MediaError::io("cannot write the encrypted output", error))?;
             }
             let mut mac = [0u8; MAC_LENGTH];
-            mac.copy_from_slice(&hmac.finalize().into_bytes()[..MAC_LENGTH]);
-            sha.update(mac);
+            mac.copy_from_slice(&hmac.finalize()[..MAC_LENGTH]);
+            sha.update(&mac);
             output
                 .write_all(&mac)
                 .and_then(|()| output.flush())
                 .map_err(|error| MediaError::io("cannot write the encrypted output", error))?;
             let _ = mac_tx.send(mac);
-            Ok((mac, <[u8; 32]>::from(sha.finalize())))
+            Ok((mac, sha.finalize()))
         });
 
         let (sidecar_tx, sidecar_worker) = match sidecar {
@@ -334,7 +321,7 @@ pub fn decrypt<R: Read, W: Write + Send>(
         Some(&keys.iv),
     )?;
     crypter.pad(false);
-    let mut hmac = new_hmac(&keys.mac_key)?;
+    let mut hmac = HmacSha256::new(&keys.mac_key);
     hmac.update(&keys.iv);
 
     thread::scope(|scope| {
@@ -345,7 +332,7 @@ pub fn decrypt<R: Read, W: Write + Send>(
 
         let verifier = scope.spawn(move || {
             let mut hmac = hmac;
-            let mut sha = Sha256::new();
+            let mut sha = Sha256State::new();
             let mut mac = [0u8; MAC_LENGTH];
             let mut mac_filled = 0;
             for (chunk, ciphertext_bytes) in blob_rx {
@@ -356,9 +343,9 @@ pub fn decrypt<R: Read, W: Write + Send>(
                 mac[mac_filled..mac_filled + copy].copy_from_slice(&tail[..copy]);
                 mac_filled += copy;
             }
-            let computed = hmac.finalize().into_bytes();
+            let computed = hmac.finalize();
             let mac_ok = mac_filled == MAC_LENGTH && bool::from(computed[..MAC_LENGTH].ct_eq(&mac));
-            (<[u8; 32]>::from(sha.finalize()), mac_ok)
+            (sha.finalize(), mac_ok)
         });
 
         let writer = scope.spawn(move || -> Result<_, MediaError> {
