@@ -24,7 +24,7 @@ import pytest
 from cipherpost import _core
 from cipherpost.crypto import CiphertextMessage, Rng
 from cipherpost.exceptions import CipherpostError, DuplicateMessageError, InvalidMessageError
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from peers.cipherpost_device import Device
 from peers.wire import ratchet_key
@@ -33,7 +33,8 @@ PREKEY = _core.PREKEY_MESSAGE_TYPE
 
 # Bounded so that one run of this file takes seconds on a 2-vCPU machine.
 MAX_EXAMPLES = 150
-MAX_EVENTS = 60
+MIN_EVENTS = 40
+MAX_EVENTS = 160
 
 
 @dataclass
@@ -56,11 +57,14 @@ class Side:
 
 EVENTS = st.lists(
     st.tuples(
-        st.sampled_from(["send", "send", "deliver", "deliver", "duplicate", "tamper", "drop"]),
+        st.sampled_from(
+            ["send", "send", "send", "deliver", "deliver", "deliver", "duplicate", "tamper", "drop"]
+        ),
         st.booleans(),
         st.integers(min_value=0, max_value=10_000),
         st.integers(min_value=0, max_value=10_000),
     ),
+    min_size=MIN_EVENTS,
     max_size=MAX_EVENTS,
 )
 
@@ -100,6 +104,7 @@ def test_interleavings(seed: bytes, events: list[tuple[str, bool, int, int]]) ->
         elif action == "duplicate" and receiver.delivered:
             message = receiver.delivered[pick % len(receiver.delivered)]
             live = receiver.chain_is_live(ratchet_key(message))
+            event("duplicate delivery" if live else "duplicate after its chain was evicted")
             expect_failure(
                 receiver, message, DuplicateMessageError if live else InvalidMessageError
             )
@@ -110,12 +115,14 @@ def test_interleavings(seed: bytes, events: list[tuple[str, bool, int, int]]) ->
                 message = candidates[pick % len(candidates)]
                 body = bytearray(message.body)
                 body[position % len(body)] ^= 1 << (position % 8)
+                event("tampered message")
                 expect_failure(
                     receiver, CiphertextMessage(message.type, bytes(body)), CipherpostError
                 )
         elif action == "drop" and receiver.in_flight:
             receiver.in_flight.pop(pick % len(receiver.in_flight))
 
+    event(f"receiving chains at Bob: {min(len(receivers[True].known_chains), 8)}")
     # Everything still in flight arrives at the end, in order, and decrypts unless its chain
     # was evicted.
     for receiver in receivers.values():
@@ -130,6 +137,7 @@ def deliver(receiver: Side, message: CiphertextMessage, plaintext: bytes) -> Non
         receiver.learn_chain(key)
         receiver.delivered.append(message)
     else:
+        event("delivery after its chain was evicted")
         expect_failure(receiver, message, InvalidMessageError)
 
 

@@ -232,6 +232,30 @@ def test_forward_jump_limit(make_device: DeviceFactory) -> None:
     assert bob.snapshot(alice.address) == before
 
 
+@pytest.mark.parametrize("evicted", [False, True], ids=["chain-kept", "chain-evicted"])
+def test_late_message_and_receiving_chain_limit(make_device: DeviceFactory, evicted: bool) -> None:
+    alice, bob = make_device("alice"), make_device("bob")
+    connect(alice, bob)
+    held = alice.encrypt(bob.address, b"held back")
+
+    # Each turn gives Bob one new receiving chain. Bob already has the chain of the prekey
+    # messages, and the held message's chain arrives in the first turn.
+    turns = _core.MAX_RECEIVER_CHAINS + 1 if evicted else _core.MAX_RECEIVER_CHAINS - 2
+    for turn in range(turns):
+        message = alice.encrypt(bob.address, f"alice {turn}".encode())
+        assert bob.decrypt(alice.address, message) == f"alice {turn}".encode()
+        reply = bob.encrypt(alice.address, f"bob {turn}".encode())
+        assert alice.decrypt(bob.address, reply) == f"bob {turn}".encode()
+
+    if not evicted:
+        assert bob.decrypt(alice.address, held) == b"held back"
+        return
+    before = bob.snapshot(alice.address)
+    with pytest.raises(InvalidMessageError):
+        bob.decrypt(alice.address, held)
+    assert bob.snapshot(alice.address) == before
+
+
 def test_unknown_message_type(make_device: DeviceFactory) -> None:
     alice, bob = make_device("alice"), make_device("bob")
     connect(alice, bob)
