@@ -56,6 +56,49 @@ fn main() {
     time("  of which mul_clamped", 2000, || {
         black_box(black_box(point).mul_clamped(ours));
     });
+    {
+        use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, ED25519_BASEPOINT_TABLE};
+        use curve25519_dalek::edwards::{
+            EdwardsBasepointTableRadix128, EdwardsBasepointTableRadix256,
+            EdwardsBasepointTableRadix32, EdwardsBasepointTableRadix64,
+        };
+        use curve25519_dalek::scalar::Scalar;
+        use curve25519_dalek::traits::BasepointTable;
+        let scalar = Scalar::from_bytes_mod_order(ours);
+        time("basepoint mul radix 16 (constant table)", 4000, || {
+            black_box(black_box(&scalar) * ED25519_BASEPOINT_TABLE);
+        });
+        let t32 = EdwardsBasepointTableRadix32::create(&ED25519_BASEPOINT_POINT);
+        time("basepoint mul radix 32", 4000, || {
+            black_box(black_box(&scalar) * &t32);
+        });
+        let t64 = EdwardsBasepointTableRadix64::create(&ED25519_BASEPOINT_POINT);
+        time("basepoint mul radix 64", 4000, || {
+            black_box(black_box(&scalar) * &t64);
+        });
+        let t128 = EdwardsBasepointTableRadix128::create(&ED25519_BASEPOINT_POINT);
+        time("basepoint mul radix 128", 4000, || {
+            black_box(black_box(&scalar) * &t128);
+        });
+        let t256 = EdwardsBasepointTableRadix256::create(&ED25519_BASEPOINT_POINT);
+        time("basepoint mul radix 256", 4000, || {
+            black_box(black_box(&scalar) * &t256);
+        });
+        let point = black_box(&scalar) * ED25519_BASEPOINT_TABLE;
+        time("to_montgomery", 4000, || {
+            black_box(black_box(point).to_montgomery());
+        });
+        time("compress", 4000, || {
+            black_box(black_box(point).compress());
+        });
+        time("vartime double scalar", 4000, || {
+            black_box(
+                curve25519_dalek::edwards::EdwardsPoint::vartime_double_scalar_mul_basepoint(
+                    &scalar, &point, &scalar,
+                ),
+            );
+        });
+    }
     time("key pair generate", 2000, || {
         black_box(KeyPair::generate(&mut rng));
     });

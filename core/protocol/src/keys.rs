@@ -90,6 +90,16 @@ pub struct PreparedPublicKey {
     edwards: Option<EdwardsPoint>,
 }
 
+impl PreparedPublicKey {
+    /// Wraps an Edwards point already computed for the u-coordinate `u` (of either sign).
+    pub(crate) fn from_edwards(u: [u8; 32], point: EdwardsPoint) -> Self {
+        PreparedPublicKey {
+            u,
+            edwards: Some(point),
+        }
+    }
+}
+
 impl fmt::Debug for PreparedPublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PreparedPublicKey({:?})", PublicKey(self.u))

@@ -137,8 +137,9 @@ pub struct SenderChainProto {
     pub ratchet_public: Vec<u8>,
     #[prost(bytes = "vec", tag = "2")]
     pub ratchet_private: Vec<u8>,
-    #[prost(bytes = "vec", tag = "3")]
-    pub chain_key: Vec<u8>,
+    /// Absent while the DH step that starts the chain is deferred.
+    #[prost(bytes = "vec", optional, tag = "3")]
+    pub chain_key: Option<Vec<u8>>,
     #[prost(uint32, tag = "4")]
     pub index: u32,
 }

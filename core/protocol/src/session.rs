@@ -18,7 +18,7 @@ use crate::kdf::{
 };
 use crate::keys::{KeyPair, PreparedPublicKey, PrivateKey, PublicKey};
 use crate::wire::{encode_signal_message, PreKeySignalMessage, SignalMessage, CURRENT_VERSION};
-use crate::xeddsa;
+use crate::xeddsa::{self, signature_sign_bit, VerifyingKey};
 use crate::{
     MAX_ARCHIVED_STATES, MAX_FORWARD_JUMP, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN,
     PREKEY_MESSAGE_TYPE, SIGNAL_MESSAGE_TYPE,
@@ -63,7 +63,11 @@ pub(crate) struct SkippedKey {
 #[derive(Clone)]
 pub(crate) struct SenderChain {
     pub(crate) ratchet_key: KeyPair,
-    pub(crate) chain_key: ChainKey,
+    /// None after a DH ratchet step on receipt until the next encrypt: the DH of
+    /// `ratchet_key` with the peer's newest ratchet key that starts this chain is deferred,
+    /// because a device that only receives never needs it. The wire result is the same as
+    /// libsignal's eager step.
+    pub(crate) chain_key: Option<ChainKey>,
 }
 
 /// A receiving chain for one of the peer's ratchet keys.
@@ -103,7 +107,14 @@ impl fmt::Debug for SessionState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionState")
             .field("remote_identity", &self.remote_identity)
-            .field("sending_index", &self.sender_chain.chain_key.index)
+            .field(
+                "sending_index",
+                &self
+                    .sender_chain
+                    .chain_key
+                    .as_ref()
+                    .map(|chain| chain.index),
+            )
             .field("receiver_chains", &self.receiver_chains.len())
             .field("alice_base_key", &self.alice_base_key)
             .finish_non_exhaustive()
@@ -125,7 +136,8 @@ enum ChainUpdate {
     /// A new ratchet key arrived: the root key after the receiving step and the new chain.
     NewChain {
         their_ratchet_key: PublicKey,
-        their_ratchet_point: PreparedPublicKey,
+        /// The deferred sending chain, completed first when it was still pending.
+        completed_sending_chain: Option<ChainKey>,
         root_key: Zeroizing<[u8; 32]>,
         next: ChainKey,
         skipped: Vec<SkippedKey>,
@@ -172,6 +184,7 @@ impl SessionState {
         our_identity: &KeyPair,
         our_registration_id: u32,
         bundle: &PreKeyBundle,
+        their_identity_point: &PreparedPublicKey,
         rng: &mut R,
     ) -> Self {
         let base_key = KeyPair::generate(rng);
@@ -187,7 +200,12 @@ impl SessionState {
                 .agree_prepared(&signed_prekey_point)
                 .as_ref(),
         );
-        secrets.extend_from_slice(base_key.private_key.agree(&bundle.identity_key).as_ref());
+        secrets.extend_from_slice(
+            base_key
+                .private_key
+                .agree_prepared(their_identity_point)
+                .as_ref(),
+        );
         secrets.extend_from_slice(
             base_key
                 .private_key
@@ -213,10 +231,10 @@ impl SessionState {
             previous_counter: 0,
             sender_chain: SenderChain {
                 ratchet_key: sending_ratchet_key,
-                chain_key: ChainKey {
+                chain_key: Some(ChainKey {
                     key: *sending_chain,
                     index: 0,
-                },
+                }),
             },
             receiver_chains: vec![ReceiverChain {
                 ratchet_key: *their_signed_prekey,
@@ -279,10 +297,10 @@ impl SessionState {
             previous_counter: 0,
             sender_chain: SenderChain {
                 ratchet_key: our_signed_prekey.clone(),
-                chain_key: ChainKey {
+                chain_key: Some(ChainKey {
                     key: *chain_key,
                     index: 0,
-                },
+                }),
             },
             receiver_chains: Vec::new(),
             pending_prekey: None,
@@ -348,14 +366,18 @@ impl SessionState {
                         counter,
                     });
                 }
-                let their_ratchet_point = message.ratchet_key.prepare();
+                // A pending sending chain belongs before this step in the key schedule.
+                let (root_before, completed_sending_chain) = match self.deferred_sending_chain()? {
+                    Some((root, chain)) => (root, Some(chain)),
+                    None => (self.root_key.clone(), None),
+                };
                 let dh = self
                     .sender_chain
                     .ratchet_key
                     .private_key
-                    .agree_prepared(&their_ratchet_point);
+                    .agree(&message.ratchet_key);
                 let (root_key, chain_key) =
-                    derive_root_and_chain(self.root_key.as_ref(), dh.as_ref(), INFO_RATCHET);
+                    derive_root_and_chain(root_before.as_ref(), dh.as_ref(), INFO_RATCHET);
                 let chain = ChainKey {
                     key: *chain_key,
                     index: 0,
@@ -363,7 +385,7 @@ impl SessionState {
                 let (seed, next, skipped) = step_to(&chain, counter)?;
                 let update = ChainUpdate::NewChain {
                     their_ratchet_key: message.ratchet_key,
-                    their_ratchet_point,
+                    completed_sending_chain,
                     root_key,
                     next,
                     skipped,
@@ -380,8 +402,36 @@ impl SessionState {
         Ok((plaintext, update))
     }
 
-    /// Applies the update of a successful decrypt. A new receiving chain also starts a new
-    /// sending chain with a fresh ratchet key (the DH ratchet step).
+    /// Computes the sending chain that a DH ratchet step deferred: the root step with our
+    /// ratchet key and the peer's newest ratchet key. Returns None when no step is pending.
+    fn deferred_sending_chain(&self) -> Result<Option<(Zeroizing<[u8; 32]>, ChainKey)>> {
+        if self.sender_chain.chain_key.is_some() {
+            return Ok(None);
+        }
+        // Deserialization guarantees a receiving chain whenever the step is pending.
+        let their_ratchet_key = &self
+            .receiver_chains
+            .last()
+            .ok_or(Error::NoSession)?
+            .ratchet_key;
+        let dh = self
+            .sender_chain
+            .ratchet_key
+            .private_key
+            .agree(their_ratchet_key);
+        let (root_key, chain_key) =
+            derive_root_and_chain(self.root_key.as_ref(), dh.as_ref(), INFO_RATCHET);
+        Ok(Some((
+            root_key,
+            ChainKey {
+                key: *chain_key,
+                index: 0,
+            },
+        )))
+    }
+
+    /// Applies the update of a successful decrypt. A new receiving chain also draws our next
+    /// ratchet key; the DH that starts the sending chain waits for the next encrypt.
     fn apply<R: RngCore + CryptoRng>(&mut self, update: ChainUpdate, rng: &mut R) {
         match update {
             ChainUpdate::UseSkipped { chain, position } => {
@@ -401,11 +451,21 @@ impl SessionState {
             }
             ChainUpdate::NewChain {
                 their_ratchet_key,
-                their_ratchet_point,
+                completed_sending_chain,
                 root_key,
                 next,
                 skipped,
             } => {
+                if completed_sending_chain.is_some() {
+                    self.sender_chain.chain_key = completed_sending_chain;
+                }
+                let sent_on_old_chain = self
+                    .sender_chain
+                    .chain_key
+                    .as_ref()
+                    .map_or(0, |chain| chain.index);
+                self.previous_counter = sent_on_old_chain.saturating_sub(1);
+
                 let mut chain = ReceiverChain {
                     ratchet_key: their_ratchet_key,
                     chain_key: next,
@@ -417,44 +477,41 @@ impl SessionState {
                     self.receiver_chains.remove(0);
                 }
 
-                let new_ratchet_key = KeyPair::generate(rng);
-                let dh = new_ratchet_key
-                    .private_key
-                    .agree_prepared(&their_ratchet_point);
-                let (next_root, sending_chain) =
-                    derive_root_and_chain(root_key.as_ref(), dh.as_ref(), INFO_RATCHET);
-                self.root_key = next_root;
-                self.previous_counter = self.sender_chain.chain_key.index.saturating_sub(1);
+                self.root_key = root_key;
                 self.sender_chain = SenderChain {
-                    ratchet_key: new_ratchet_key,
-                    chain_key: ChainKey {
-                        key: *sending_chain,
-                        index: 0,
-                    },
+                    ratchet_key: KeyPair::generate(rng),
+                    chain_key: None,
                 };
             }
         }
         self.pending_prekey = None;
     }
 
-    /// Encrypts `plaintext` on the sending chain and advances it.
-    fn encrypt(&mut self, our_identity: &PublicKey, plaintext: &[u8]) -> (u8, Vec<u8>) {
-        let chain = &self.sender_chain;
-        let (seed, next) = chain.chain_key.step();
+    /// Encrypts `plaintext` on the sending chain and advances it, first completing a deferred
+    /// sending chain.
+    fn encrypt(&mut self, our_identity: &PublicKey, plaintext: &[u8]) -> Result<(u8, Vec<u8>)> {
+        if let Some((root_key, chain_key)) = self.deferred_sending_chain()? {
+            self.root_key = root_key;
+            self.sender_chain.chain_key = Some(chain_key);
+        }
+        let Some(chain_key) = &self.sender_chain.chain_key else {
+            return Err(Error::NoSession);
+        };
+        let (seed, next) = chain_key.step();
         let keys = MessageKeys::derive(&seed);
         let ciphertext = aes_cbc_encrypt(&keys.cipher_key, &keys.iv, plaintext);
         let message = encode_signal_message(
-            &chain.ratchet_key.public_key,
-            chain.chain_key.index,
+            &self.sender_chain.ratchet_key.public_key,
+            chain_key.index,
             self.previous_counter,
             &ciphertext,
             &keys.mac_key,
             our_identity,
             &self.remote_identity,
         );
-        self.sender_chain.chain_key = next;
+        self.sender_chain.chain_key = Some(next);
 
-        match &self.pending_prekey {
+        Ok(match &self.pending_prekey {
             None => (SIGNAL_MESSAGE_TYPE, message),
             Some(pending) => {
                 let prekey_message = PreKeySignalMessage {
@@ -467,7 +524,7 @@ impl SessionState {
                 };
                 (PREKEY_MESSAGE_TYPE, prekey_message.encode())
             }
-        }
+        })
     }
 }
 
@@ -566,14 +623,23 @@ impl SessionRecord {
         rng: &mut R,
     ) -> Result<()> {
         let signed = bundle.signed_prekey_public.serialize();
-        if !xeddsa::verify(
-            &bundle.identity_key,
-            &[&signed],
-            &bundle.signed_prekey_signature,
-        ) {
+        let signature =
+            <&[u8; xeddsa::SIGNATURE_LENGTH]>::try_from(bundle.signed_prekey_signature.as_slice())
+                .map_err(|_| Error::InvalidSignature)?;
+        let verifying_key = VerifyingKey::new(&bundle.identity_key, signature_sign_bit(signature))
+            .ok_or(Error::InvalidSignature)?;
+        if !verifying_key.verify(&[&signed], signature) {
             return Err(Error::InvalidSignature);
         }
-        let state = SessionState::new_alice(our_identity, our_registration_id, bundle, rng);
+        // The verifier's Edwards point of the identity key serves DH2 as well.
+        let identity_point = verifying_key.prepared_public_key(&bundle.identity_key);
+        let state = SessionState::new_alice(
+            our_identity,
+            our_registration_id,
+            bundle,
+            &identity_point,
+            rng,
+        );
         self.promote(state);
         Ok(())
     }
@@ -581,7 +647,7 @@ impl SessionRecord {
     /// Encrypts with the current state; returns the message type (2 or 3) and the message.
     pub fn encrypt(&mut self, our_identity: &PublicKey, plaintext: &[u8]) -> Result<(u8, Vec<u8>)> {
         let state = self.current.as_mut().ok_or(Error::NoSession)?;
-        Ok(state.encrypt(our_identity, plaintext))
+        state.encrypt(our_identity, plaintext)
     }
 
     /// Decrypts a serialized `SignalMessage` with the current state or, failing that, an
@@ -765,9 +831,9 @@ mod tests {
             2,
         );
         assert_eq!(
-            state.sender_chain.chain_key.key.to_vec(),
+            state.sender_chain.chain_key.as_ref().unwrap().key.to_vec(),
             vector_hex(vector, "bob_sender_chain_key")
         );
-        assert_eq!(state.sender_chain.chain_key.index, 0);
+        assert_eq!(state.sender_chain.chain_key.as_ref().unwrap().index, 0);
     }
 }

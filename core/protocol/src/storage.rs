@@ -73,8 +73,8 @@ fn state_to_proto(state: &SessionState) -> SessionStateProto {
         sender_chain: Some(SenderChainProto {
             ratchet_public: sender.ratchet_key.public_key.serialize().to_vec(),
             ratchet_private: sender.ratchet_key.private_key.as_bytes().to_vec(),
-            chain_key: sender.chain_key.key.to_vec(),
-            index: sender.chain_key.index,
+            chain_key: sender.chain_key.as_ref().map(|chain| chain.key.to_vec()),
+            index: sender.chain_key.as_ref().map_or(0, |chain| chain.index),
         }),
         receiver_chains: state
             .receiver_chains
@@ -125,6 +125,9 @@ fn state_from_proto(proto: &SessionStateProto) -> Result<SessionState> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    if sender.chain_key.is_none() && receiver_chains.is_empty() {
+        return Err(invalid("deferred sending chain without a receiving chain"));
+    }
     let pending_prekey = match &proto.pending_prekey {
         None => None,
         Some(pending) => Some(PendingPreKey {
@@ -140,9 +143,12 @@ fn state_from_proto(proto: &SessionStateProto) -> Result<SessionState> {
         sender_chain: SenderChain {
             ratchet_key: key_pair_from_parts(&sender.ratchet_public, &sender.ratchet_private)
                 .map_err(|_| invalid("sending ratchet key pair"))?,
-            chain_key: ChainKey {
-                key: array32(&sender.chain_key, "sending chain key")?,
-                index: sender.index,
+            chain_key: match &sender.chain_key {
+                None => None,
+                Some(key) => Some(ChainKey {
+                    key: array32(key, "sending chain key")?,
+                    index: sender.index,
+                }),
             },
         },
         receiver_chains,

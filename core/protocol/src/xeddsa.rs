@@ -17,7 +17,7 @@ use sha2::{Digest, Sha512};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::keys::{PrivateKey, PublicKey};
+use crate::keys::{PreparedPublicKey, PrivateKey, PublicKey};
 
 /// Length of an XEdDSA signature: compressed `R` then `s` with the sign bit of `A` on top.
 pub const SIGNATURE_LENGTH: usize = 64;
@@ -121,6 +121,12 @@ impl VerifyingKey {
             minus_a: -a,
             compressed_a: a.compress(),
         })
+    }
+
+    /// The key prepared for X25519 agreement, reusing the Edwards point: the u-coordinate of a
+    /// product does not depend on the sign of the point.
+    pub fn prepared_public_key(&self, public_key: &PublicKey) -> PreparedPublicKey {
+        PreparedPublicKey::from_edwards(*public_key.u_bytes(), -self.minus_a)
     }
 
     /// The sign bit that this key was built for.

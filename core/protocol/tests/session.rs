@@ -614,3 +614,32 @@ fn session_with_wrong_identity_key_fails_mac() {
         b"for bob"
     );
 }
+
+#[test]
+fn deferred_sending_chain_survives_storage() {
+    let (mut alice, mut alice_record, mut bob, mut bob_record) = established(true);
+    let (mut bob_kind, mut reply) = (0, Vec::new());
+    for round in 0..3u8 {
+        let first = send(&alice, &mut alice_record, &[round, 1]);
+        let second = send(&alice, &mut alice_record, &[round, 2]);
+        // Bob's DH ratchet step on `first` leaves his sending chain pending across storage.
+        assert_eq!(
+            bob.decrypt(&mut bob_record, first.0, &first.1).unwrap(),
+            [round, 1]
+        );
+        let mut restored = SessionRecord::deserialize(&bob_record.serialize()).unwrap();
+        assert_eq!(restored.serialize(), bob_record.serialize());
+        assert_eq!(
+            bob.decrypt(&mut restored, second.0, &second.1).unwrap(),
+            [round, 2]
+        );
+        (bob_kind, reply) = send(&bob, &mut restored, &[round, 3]);
+        assert_eq!(
+            alice.decrypt(&mut alice_record, bob_kind, &reply).unwrap(),
+            [round, 3]
+        );
+        bob_record = restored;
+    }
+    assert_eq!(bob_kind, SIGNAL_MESSAGE_TYPE);
+    assert!(!reply.is_empty());
+}
