@@ -256,6 +256,23 @@ def test_late_message_and_receiving_chain_limit(make_device: DeviceFactory, evic
     assert bob.snapshot(alice.address) == before
 
 
+def test_skipped_keys_capped_oldest_first(make_device: DeviceFactory) -> None:
+    alice, bob = make_device("alice"), make_device("bob")
+    connect(alice, bob)
+    cap = _core.MAX_SKIPPED_KEYS_PER_CHAIN
+    # Two jumps that together skip more keys than the cap: the oldest skipped keys go.
+    sent = [alice.encrypt(bob.address, f"m{index}".encode()) for index in range(cap + 501)]
+    assert bob.decrypt(alice.address, sent[1500]) == b"m1500"
+    assert bob.decrypt(alice.address, sent[cap + 500]) == f"m{cap + 500}".encode()
+
+    assert bob.decrypt(alice.address, sent[600]) == b"m600"
+    assert bob.decrypt(alice.address, sent[cap + 499]) == f"m{cap + 499}".encode()
+    before = bob.snapshot(alice.address)
+    with pytest.raises(DuplicateMessageError):
+        bob.decrypt(alice.address, sent[0])
+    assert bob.snapshot(alice.address) == before
+
+
 def test_unknown_message_type(make_device: DeviceFactory) -> None:
     alice, bob = make_device("alice"), make_device("bob")
     connect(alice, bob)
