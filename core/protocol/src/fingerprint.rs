@@ -53,7 +53,7 @@ pub fn fingerprint_hash(
     Ok(hash)
 }
 
-/// The 30 digits of one party: six 5-byte big-endian chunks of the hash, each mod 100000.
+/// Formats one party's 30 digits: six 5-byte big-endian chunks of the hash, each mod 100000.
 pub fn display_digits(hash: &[u8; 64]) -> String {
     let mut digits = String::with_capacity(30);
     for chunk in hash[..30].chunks_exact(5) {
@@ -65,8 +65,8 @@ pub fn display_digits(hash: &[u8; 64]) -> String {
     digits
 }
 
-/// The 60-digit safety number: both parties' 30 digits, the lower string first, so that both
-/// sides show the same number.
+/// Computes the 60-digit safety number: both parties' 30 digits, the lower string first, so
+/// that both sides show the same number.
 pub fn safety_number(
     local_id: &[u8],
     local_identity_key: &PublicKey,
@@ -87,7 +87,7 @@ pub fn safety_number(
     })
 }
 
-/// The scannable payload: protobuf `CombinedFingerprints` with our half as the local one.
+/// Builds the scannable payload: protobuf `CombinedFingerprints` with our half as the local one.
 pub fn scannable_fingerprint(
     local_id: &[u8],
     local_identity_key: &PublicKey,

@@ -41,7 +41,8 @@ pub fn hkdf_zero_salt(input_key_material: &[u8], info: &[u8], output: &mut [u8])
 /// Runs HKDF-SHA256 with an explicit salt.
 pub fn hkdf_with_salt(salt: &[u8], input_key_material: &[u8], info: &[u8], output: &mut [u8]) {
     let hkdf = Hkdf::<Sha256>::new(Some(salt), input_key_material);
-    // expand fails only for outputs over 255 * 32 bytes; every caller asks for at most 80.
+    // expand fails only for outputs over 255 * 32 bytes, and the callers in this crate ask
+    // for at most 80.
     if hkdf.expand(info, output).is_err() {
         output.zeroize();
     }

@@ -59,7 +59,7 @@ impl PublicKey {
         PublicKey(u)
     }
 
-    /// The 33-byte serialized form.
+    /// Returns the 33-byte serialized form.
     pub fn serialize(&self) -> [u8; PUBLIC_KEY_LENGTH] {
         let mut out = [0u8; PUBLIC_KEY_LENGTH];
         out[0] = DJB_TYPE;
@@ -67,7 +67,7 @@ impl PublicKey {
         out
     }
 
-    /// The raw 32-byte u-coordinate.
+    /// Returns the raw 32-byte u-coordinate.
     pub fn u_bytes(&self) -> &[u8; 32] {
         &self.0
     }
@@ -151,7 +151,7 @@ impl PrivateKey {
         Self::from_bytes(key)
     }
 
-    /// The clamped private key bytes.
+    /// Returns the clamped private key bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }

@@ -35,7 +35,7 @@ pub const SENDER_KEY_DISTRIBUTION_TYPE: u8 = 5;
 
 /// How far one message may jump ahead of its chain's next counter. v3-era peers
 /// (libsignal-protocol-java 2.8.1, python-axolotl 0.2.3) reject jumps over 2,000, so a larger
-/// value would accept messages those peers never would; it also bounds the HMAC work one
+/// value would accept messages those peers never would. It also bounds the HMAC work that one
 /// message can cause.
 pub const MAX_FORWARD_JUMP: u32 = 2000;
 /// Skipped message keys kept per receiving chain (and per Sender Key state); the oldest is

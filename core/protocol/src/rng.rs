@@ -12,12 +12,12 @@ pub enum ProtocolRng {
 }
 
 impl ProtocolRng {
-    /// Randomness from the operating system.
+    /// Creates a generator that reads the operating system's randomness.
     pub fn os() -> Self {
         ProtocolRng::Os(OsRng)
     }
 
-    /// A deterministic ChaCha20 stream from a 32-byte seed; for tests only.
+    /// Creates a deterministic ChaCha20 stream from a 32-byte seed, for tests only.
     pub fn seeded(seed: [u8; 32]) -> Self {
         ProtocolRng::Seeded(Box::new(ChaCha20Rng::from_seed(seed)))
     }

@@ -1,9 +1,9 @@
 //! Sender Keys for groups, in the libsignal v3 layout.
 //!
-//! Each group member sends with its own chain: a `SenderKeyDistributionMessage` (key id,
-//! iteration, chain key, signing public key) goes to every member over pairwise sessions, then
-//! each `SenderKeyMessage` (key id, iteration, AES-256-CBC ciphertext) is signed with XEdDSA
-//! over version byte and protobuf, the 64-byte signature appended.
+//! Each group member sends with its own chain. A `SenderKeyDistributionMessage` (key id,
+//! iteration, chain key, signing public key) goes to every member over pairwise sessions. Each
+//! `SenderKeyMessage` (key id, iteration, AES-256-CBC ciphertext) then carries a 64-byte XEdDSA
+//! signature over version byte and protobuf.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -149,7 +149,7 @@ fn encode_distribution_message(state: &SenderKeyState) -> Vec<u8> {
 }
 
 impl SenderKeyRecord {
-    /// An empty record.
+    /// Creates an empty record.
     pub fn new() -> Self {
         Self::default()
     }
@@ -199,8 +199,8 @@ impl SenderKeyRecord {
     }
 
     /// Adds the state a member announced. A repeated message for a key id we already hold
-    /// with the same signing key changes nothing, so that a late copy cannot rewind the chain;
-    /// a new signing key under an old key id replaces that state.
+    /// with the same signing key changes nothing, so that a late copy cannot rewind the chain.
+    /// A new signing key under an old key id replaces that state.
     pub fn process_distribution_message(&mut self, message: &[u8]) -> Result<()> {
         let message = parse_distribution_message(message)?;
         if let Some(position) = self

@@ -1,8 +1,8 @@
 //! Pairwise sessions: X3DH, the Double Ratchet, and the session record with archived states.
 //!
 //! Decryption is transactional. `SessionState::plan_decrypt` works on copies of the one chain
-//! key it needs and returns the plaintext with a `ChainUpdate`; only after the MAC check and the
-//! decryption succeed does the record apply that update. A failed decrypt therefore leaves the
+//! key it needs and returns the plaintext with a `ChainUpdate`. The record applies that update
+//! only after the MAC check and the decryption succeed. A failed decrypt therefore leaves the
 //! record unchanged, and the fast path never copies the record.
 
 use std::collections::VecDeque;
@@ -79,7 +79,7 @@ pub(crate) struct ReceiverChain {
     pub(crate) skipped: VecDeque<SkippedKey>,
 }
 
-/// What the initiator names in every message until the first reply arrives.
+/// Prekey ids and base key that the initiator names in every message until the first reply.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct PendingPreKey {
     pub(crate) prekey_id: Option<u32>,
@@ -310,7 +310,7 @@ impl SessionState {
         }
     }
 
-    /// The peer's identity key.
+    /// Returns the peer's identity key.
     pub fn remote_identity(&self) -> &PublicKey {
         &self.remote_identity
     }
@@ -554,7 +554,7 @@ impl fmt::Debug for SessionRecord {
 }
 
 impl SessionRecord {
-    /// An empty record.
+    /// Creates an empty record.
     pub fn new() -> Self {
         Self::default()
     }
@@ -564,7 +564,7 @@ impl SessionRecord {
         self.current.is_some()
     }
 
-    /// The current state, if any.
+    /// Returns the current state, if any.
     pub fn current_state(&self) -> Option<&SessionState> {
         self.current.as_ref()
     }
@@ -574,12 +574,12 @@ impl SessionRecord {
         self.previous.len()
     }
 
-    /// The remote identity key of the current state.
+    /// Returns the remote identity key of the current state.
     pub fn remote_identity_key(&self) -> Option<PublicKey> {
         self.current.as_ref().map(|state| state.remote_identity)
     }
 
-    /// The remote registration id of the current state.
+    /// Returns the remote registration id of the current state.
     pub fn remote_registration_id(&self) -> Option<u32> {
         self.current
             .as_ref()
@@ -706,7 +706,7 @@ impl SessionRecord {
     }
 
     /// Decrypts a serialized `PreKeySignalMessage`. Unless a state with its base key exists,
-    /// runs X3DH as the responder with the supplied private prekeys; the new state becomes
+    /// runs X3DH as the responder with the supplied private prekeys. The new state becomes
     /// current only when its first message decrypts. A one-time prekey passed for a message
     /// that names none is ignored.
     #[allow(clippy::too_many_arguments)]

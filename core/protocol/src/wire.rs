@@ -148,8 +148,7 @@ pub struct PreKeySignalMessage {
 
 impl PreKeySignalMessage {
     /// Parses the header. Base key, identity key, signed prekey id and the embedded message
-    /// are required (libsignal rejects v3 messages without them); a missing registration id
-    /// reads as 0.
+    /// are required, as in libsignal's v3 parser. A missing registration id reads as 0.
     pub fn parse(serialized: &[u8]) -> Result<Self> {
         check_version(serialized)?;
         let proto = PreKeySignalMessageProto::decode(&serialized[1..])

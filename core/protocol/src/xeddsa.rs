@@ -123,13 +123,13 @@ impl VerifyingKey {
         })
     }
 
-    /// The key prepared for X25519 agreement, reusing the Edwards point: the u-coordinate of a
-    /// product does not depend on the sign of the point.
+    /// Returns the key prepared for X25519 agreement, reusing the Edwards point, because the
+    /// u-coordinate of a product does not depend on the sign of the point.
     pub fn prepared_public_key(&self, public_key: &PublicKey) -> PreparedPublicKey {
         PreparedPublicKey::from_edwards(*public_key.u_bytes(), -self.minus_a)
     }
 
-    /// The sign bit that this key was built for.
+    /// Returns the sign bit that this key was built for.
     pub fn sign_bit(&self) -> u8 {
         self.sign_bit
     }
@@ -183,7 +183,7 @@ fn scalar_from_hash(hash: Sha512) -> Scalar {
     scalar
 }
 
-/// The sign bit of the signer's Edwards public key, carried in the top bit of byte 63.
+/// Returns the sign bit of the signer's Edwards public key from the top bit of byte 63.
 pub fn signature_sign_bit(signature: &[u8; SIGNATURE_LENGTH]) -> u8 {
     signature[63] >> 7
 }

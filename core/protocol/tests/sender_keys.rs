@@ -8,7 +8,8 @@ use cipherpost_protocol::{
     Error, SenderKeyRecord, MAX_FORWARD_JUMP, MAX_SENDER_KEY_STATES, MAX_SKIPPED_KEYS_PER_CHAIN,
 };
 
-/// A sender's own record and a member's record that has processed its distribution message.
+/// Creates a sender's own record and a member's record that has processed its distribution
+/// message.
 fn group() -> (
     SenderKeyRecord,
     SenderKeyRecord,

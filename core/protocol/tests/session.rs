@@ -463,8 +463,8 @@ fn simultaneous_initiation() {
     assert_eq!(alice_record.archived_state_count(), 1);
     assert_eq!(bob_record.archived_state_count(), 1);
 
-    // Messages on either session keep decrypting; the side that answers on a state makes
-    // it current for the other.
+    // Messages on either session keep decrypting. A reply on a state makes that state
+    // current for the other side.
     let (kind, message) = send(&alice, &mut alice_record, b"alice again");
     assert_eq!(
         bob.decrypt(&mut bob_record, kind, &message).unwrap(),
@@ -494,7 +494,7 @@ fn late_message_on_archived_session() {
     let (mut alice, mut alice_record, mut bob, mut bob_record) = established(true);
     let (late_kind, late) = send(&alice, &mut alice_record, b"late on old session");
 
-    // Alice starts over (for example after a reinstall on Bob's side seemed likely).
+    // Alice starts a second session from a fresh bundle.
     let bundle = bob.bundle(false);
     alice_record
         .initialize_from_bundle(
@@ -557,20 +557,15 @@ fn bundle_with_bad_signature_is_rejected() {
 }
 
 #[test]
-fn encrypt_without_session_fails() {
-    let alice = Party::new(1);
+fn empty_record_has_no_session() {
+    let (alice, mut alice_record, mut bob, _) = established(true);
     let mut record = SessionRecord::new();
     assert_eq!(
         record.encrypt(&alice.identity_public(), b"x").unwrap_err(),
         Error::NoSession
     );
-    let mut bob = Party::new(2);
-    let (_, message) = {
-        let (mut a, mut a_record, _, _) = established(true);
-        let result = send(&a, &mut a_record, b"y");
-        a.rng = common::rng(99);
-        result
-    };
+
+    let (_, message) = send(&alice, &mut alice_record, b"y");
     let error = bob
         .decrypt(&mut record, SIGNAL_MESSAGE_TYPE, &message)
         .unwrap_err();
