@@ -100,7 +100,7 @@ def now_ms() -> int:
 class GatewayConnection(asyncio.Protocol):
     """State of one device connection; kept small because idle connections dominate."""
 
-    __slots__ = ("device", "gateway", "high_water", "noise", "peer", "state", "transport")
+    __slots__ = ("device", "dirty", "gateway", "high_water", "noise", "peer", "state", "transport")
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
@@ -110,6 +110,7 @@ class GatewayConnection(asyncio.Protocol):
         self.device: tuple[str, int] | None = None
         self.high_water = 0  # highest queue seq sent on this connection
         self.peer = ""
+        self.dirty = False  # queued in the gateway's flush list for this loop iteration
 
     # --- asyncio callbacks ---------------------------------------------------------------
 
@@ -604,7 +605,6 @@ class Gateway:
         self._identity_cache: dict[tuple[str, int], bytes] = {}
 
     async def start(self) -> tuple[str, int]:
-        self.worker.start()
         self._server = await self._loop.create_server(
             lambda: GatewayConnection(self), self.config.host, self.config.port, backlog=4096
         )
@@ -628,6 +628,9 @@ class Gateway:
         return device.identity_key
 
     def mark_dirty(self, connection: GatewayConnection) -> None:
+        if connection.dirty:
+            return
+        connection.dirty = True
         self._dirty.append(connection)
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -637,6 +640,7 @@ class Gateway:
         self._flush_scheduled = False
         dirty, self._dirty = self._dirty, []
         for connection in dirty:
+            connection.dirty = False
             connection.flush()
 
     def take_presence(self, connection: GatewayConnection) -> None:

@@ -1,21 +1,27 @@
-"""The storage thread: runs store calls in batches, one transaction each (group commit).
+"""Group commit: store calls run in batches on the event loop, commits run in a thread.
 
-The event loop submits calls with a callback. The thread takes every call queued so far, runs
-them inside one `store.transaction()` and commits once, then hands all results back to the
-loop in submission order. Calls that arrive while a commit is in progress form the next batch,
-so the batch size grows with the load and one fsync covers many sends.
+The gateway submits store calls with a callback. Once per event-loop iteration the worker
+opens a transaction, runs every call submitted since the last batch, and hands the COMMIT to
+a single background thread; SQLite releases the GIL while it fsyncs, so the loop keeps
+reading and decoding frames meanwhile. Calls submitted during a commit form the next batch,
+so the batch size grows with the load and one fsync covers many sends. When the commit
+returns, the callbacks run on the loop in submission order. A store without durable commits
+(the memory store) commits inline.
 
-Ordering invariant: callbacks run on the loop in the order the calls were submitted, which is
-the order the store applied them. The gateway relies on it to tell queued envelopes that a
-drain read will return from those it must push live.
+Ordering invariant: callbacks run in the order the calls were submitted, which is the order
+the store applied them. The gateway relies on it to tell queued envelopes that a drain read
+will return from those it must push live.
+
+Failure: if the commit fails, every call of the batch gets the error, so nothing that was not
+committed is reported as stored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from cipherpost.exceptions import CipherpostError
@@ -25,6 +31,7 @@ log = logging.getLogger("cipherpost.gateway.storage")
 
 Callback = Callable[[Any, BaseException | None], None]
 _Call = tuple[Callable[..., Any], tuple[Any, ...], Callback]
+_Result = tuple[Callback, Any, BaseException | None]
 
 
 class StorageWorker:
@@ -32,29 +39,32 @@ class StorageWorker:
         self._store = store
         self._loop = loop
         self._pending: list[_Call] = []
-        self._condition = threading.Condition()
+        self._scheduled = False
+        self._committing = False
         self._closing = False
-        self._outstanding = 0  # submitted calls whose callback has not run; loop thread only
+        self._outstanding = 0  # submitted calls whose callback has not run
         self._idle = asyncio.Event()
         self._idle.set()
-        self._thread = threading.Thread(target=self._run, name="cipherpost-storage", daemon=True)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cipherpost-commit")
         self.batches = 0
         self.calls = 0
-
-    def start(self) -> None:
-        self._thread.start()
 
     def submit(
         self, function: Callable[..., Any], args: tuple[Any, ...], callback: Callback
     ) -> None:
-        """Queue `function(*args)` for the next batch; `callback(result, error)` runs on the loop."""
-        with self._condition:
-            if self._closing:
-                raise RuntimeError("storage worker is closed")
-            self._pending.append((function, args, callback))
-            self._condition.notify()
+        """Queue `function(*args)` for the next batch; `callback(result, error)` runs after
+        the batch is committed."""
+        if self._closing:
+            raise RuntimeError("storage worker is closed")
+        self._pending.append((function, args, callback))
         self._outstanding += 1
         self._idle.clear()
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._scheduled and not self._committing and self._pending:
+            self._scheduled = True
+            self._loop.call_soon(self._run_batch)
 
     async def wait_idle(self) -> None:
         """Wait until every submitted call has run and its callback has been called."""
@@ -62,42 +72,65 @@ class StorageWorker:
 
     async def close(self) -> None:
         await self.wait_idle()
-        with self._condition:
-            self._closing = True
-            self._condition.notify()
-        await asyncio.to_thread(self._thread.join)
+        self._closing = True
+        self._thread.shutdown(wait=True)
 
-    def _run(self) -> None:
-        while True:
-            with self._condition:
-                while not self._pending and not self._closing:
-                    self._condition.wait()
-                if not self._pending:
-                    return
-                batch, self._pending = self._pending, []
-            results = self._run_batch(batch)
-            self._loop.call_soon_threadsafe(self._dispatch, results)
-
-    def _run_batch(self, batch: list[_Call]) -> list[tuple[Callback, Any, BaseException | None]]:
-        results: list[tuple[Callback, Any, BaseException | None]] = []
+    def _run_batch(self) -> None:
+        self._scheduled = False
+        batch, self._pending = self._pending, []
+        results: list[_Result] = []
+        store = self._store
         try:
-            with self._store.transaction():
-                for function, args, callback in batch:
-                    try:
-                        results.append((callback, function(*args), None))
-                    except CipherpostError as error:
-                        results.append((callback, None, error))
-                    except Exception as error:
-                        log.exception("storage call %s failed", getattr(function, "__name__", "?"))
-                        results.append((callback, None, error))
-        except Exception as error:  # noqa: BLE001 - the commit failed: nothing was stored
-            log.error("storage commit of %d calls failed: %s", len(batch), error)
-            results = [(callback, None, error) for _, _, callback in batch]
+            store.begin()
+        except Exception as error:  # noqa: BLE001 - reported to every caller
+            log.error("opening a storage transaction failed: %s", error)
+            self._finish([(callback, None, error) for _, _, callback in batch])
+            return
+        for function, args, callback in batch:
+            try:
+                results.append((callback, function(*args), None))
+            except CipherpostError as error:
+                results.append((callback, None, error))
+            except Exception as error:
+                log.exception("storage call %s failed", getattr(function, "__name__", "?"))
+                results.append((callback, None, error))
         self.batches += 1
         self.calls += len(batch)
-        return results
+        if not store.durable:
+            self._commit_inline(results)
+            return
+        self._committing = True
+        future = self._thread.submit(store.commit)
+        future.add_done_callback(
+            lambda done: self._loop.call_soon_threadsafe(self._committed, done, results)
+        )
 
-    def _dispatch(self, results: list[tuple[Callback, Any, BaseException | None]]) -> None:
+    def _commit_inline(self, results: list[_Result]) -> None:
+        try:
+            self._store.commit()
+        except Exception as error:  # noqa: BLE001 - nothing of the batch was stored
+            self._fail(results, error)
+            return
+        self._finish(results)
+
+    def _committed(self, done: Future[None], results: list[_Result]) -> None:
+        self._committing = False
+        error = done.exception()
+        if error is not None:
+            self._fail(results, error)
+        else:
+            self._finish(results)
+        self._schedule()
+
+    def _fail(self, results: list[_Result], error: BaseException) -> None:
+        log.error("storage commit of %d calls failed: %s", len(results), error)
+        try:
+            self._store.rollback()
+        except Exception as rollback_error:  # noqa: BLE001 - the commit error is what matters
+            log.error("rollback after the failed commit failed too: %s", rollback_error)
+        self._finish([(callback, None, error) for callback, _, _ in results])
+
+    def _finish(self, results: list[_Result]) -> None:
         for callback, result, error in results:
             try:
                 callback(result, error)

@@ -1,7 +1,7 @@
 """Storage interfaces of the gateway and the records they exchange.
 
-Every method is synchronous and is called from the gateway's single storage thread, inside
-`transaction()`; a store may therefore assume no concurrent calls. A method that raises leaves
+Every method is synchronous. The gateway calls them from its event loop between `begin()` and
+`commit()`, and never runs two calls at once, so a store may assume no concurrent calls. A method that raises leaves
 the store as it was before the call (the SQLite store wraps each call in a savepoint, the
 memory store validates before it mutates). Rule violations raise `GatewayError` with the code
 that the gateway forwards to the client.
@@ -149,8 +149,19 @@ class MessageStore(Protocol):
 
 
 class GatewayStore(AccountStore, PreKeyStore, MessageStore, Protocol):
+    # True when commit() writes to disk (and may block); the gateway then commits in a thread.
+    durable: bool
+
     def transaction(self) -> AbstractContextManager[None]:
         """Group several calls into one durable commit."""
+
+    def begin(self) -> None:
+        """Open a transaction for a batch of calls (group commit)."""
+
+    def commit(self) -> None:
+        """Commit the open transaction; may be called from another thread."""
+
+    def rollback(self) -> None: ...
 
     def close(self) -> None: ...
 

@@ -35,6 +35,7 @@ class MemoryGatewayStore:
     def __init__(self) -> None:
         self._next_device: dict[str, int] = {}
         self._devices: dict[tuple[str, int], DeviceRecord] = {}
+        self._device_ids: dict[str, list[int]] = {}  # sorted device ids by user
         self._by_key: dict[bytes, DeviceRecord] = {}
         self._tokens: set[str] = set()
         self._link_codes: dict[str, tuple[str, int]] = {}
@@ -45,9 +46,20 @@ class MemoryGatewayStore:
         self._queues: dict[tuple[str, int], dict[int, tuple[QueuedItem, _Message | None]]] = {}
         self._seq = 0
 
+    durable = False
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         yield
+
+    def begin(self) -> None:
+        pass
+
+    def commit(self) -> None:
+        pass
+
+    def rollback(self) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -56,7 +68,9 @@ class MemoryGatewayStore:
 
     def create_account(self, device: DeviceRecord, token: str | None) -> None:
         if device.user in self._next_device:
-            raise GatewayError(ErrorCode.ALREADY_REGISTERED, f"user {device.user!r} is already registered")
+            raise GatewayError(
+                ErrorCode.ALREADY_REGISTERED, f"user {device.user!r} is already registered"
+            )
         if token is not None and token not in self._tokens:
             raise GatewayError(ErrorCode.FORBIDDEN, "registration token is invalid or used")
         self._check_key_unused(device.transport_key)
@@ -102,6 +116,7 @@ class MemoryGatewayStore:
         if device is None:
             raise GatewayError(ErrorCode.NOT_FOUND, f"device {device_id} of {user!r} not found")
         del self._by_key[device.transport_key]
+        self._device_ids[user].remove(device_id)
         self._signed.pop((user, device_id), None)
         self._one_time.pop((user, device_id), None)
         self._queues.pop((user, device_id), None)
@@ -113,10 +128,13 @@ class MemoryGatewayStore:
         return self._devices.get((user, device_id))
 
     def list_devices(self, user: str) -> list[int]:
-        return sorted(device_id for (owner, device_id) in self._devices if owner == user)
+        return list(self._device_ids.get(user, ()))
 
     def _add(self, device: DeviceRecord) -> None:
         self._devices[(device.user, device.device_id)] = device
+        ids = self._device_ids.setdefault(device.user, [])
+        ids.append(device.device_id)
+        ids.sort()
         self._by_key[device.transport_key] = device
 
     def _check_key_unused(self, transport_key: bytes) -> None:

@@ -123,24 +123,40 @@ class SqliteGatewayStore:
         row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM queue").fetchone()
         self._last_seq = int(row[0])
 
+    durable = True
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Run the enclosed calls in one transaction and commit once (group commit)."""
         if self._in_transaction:
             yield
             return
-        self._db.execute("BEGIN IMMEDIATE")
-        self._in_transaction = True
+        self.begin()
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
-            self._device_cache.clear()
+            self.rollback()
             raise
         else:
+            self.commit()
+
+    def begin(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        self._in_transaction = True
+
+    def commit(self) -> None:
+        """Commit (and fsync, with synchronous=FULL); safe to call from another thread while
+        no other call uses the store."""
+        try:
             self._db.execute("COMMIT")
         finally:
-            self._in_transaction = False
+            self._in_transaction = self._db.in_transaction
+
+    def rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+        self._in_transaction = False
+        self._device_cache.clear()
 
     @contextmanager
     def _atomic(self) -> Iterator[None]:
@@ -247,7 +263,9 @@ class SqliteGatewayStore:
                 ),
             )
         except sqlite3.IntegrityError as error:
-            raise GatewayError(ErrorCode.ALREADY_REGISTERED, "transport key is already registered") from error
+            raise GatewayError(
+                ErrorCode.ALREADY_REGISTERED, "transport key is already registered"
+            ) from error
         self._device_cache.pop(device.user, None)
 
     def remove_device(self, user: str, device_id: int) -> None:
@@ -360,52 +378,52 @@ class SqliteGatewayStore:
     def store_send(
         self, sender: str, sender_device: int, message_id: bytes, send: SendBody
     ) -> SendOutcome:
+        # Every check happens before the first write, so no savepoint is needed.
         check_device_list(self.list_devices(send.recipient), send, sender, sender_device)
-        with self._atomic():
-            row = self._db.execute(
-                "INSERT INTO messages (sender, sender_device, message_id, recipient, status) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
-                (sender, sender_device, message_id, send.recipient, int(Status.SENT)),
-            ).fetchone()
-            if row is None:
-                return SendOutcome((), True)
-            message_ref = row[0]
-            items = []
-            for envelope in send.envelopes:
-                seq = self._next_seq()
-                self._db.execute(
-                    "INSERT INTO queue (seq, user, device_id, kind, flags, message_ref, "
-                    "message_id, peer, peer_device, type, timestamp_ms, body) "
-                    "VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        seq,
-                        send.recipient,
-                        envelope.device_id,
-                        int(Kind.DELIVER),
-                        message_ref,
-                        message_id,
-                        sender,
-                        sender_device,
-                        envelope.type,
-                        send.timestamp_ms,
-                        envelope.ciphertext,
-                    ),
+        row = self._db.execute(
+            "INSERT INTO messages (sender, sender_device, message_id, recipient, status) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+            (sender, sender_device, message_id, send.recipient, int(Status.SENT)),
+        ).fetchone()
+        if row is None:
+            return SendOutcome((), True)
+        message_ref = row[0]
+        items = []
+        for envelope in send.envelopes:
+            seq = self._next_seq()
+            self._db.execute(
+                "INSERT INTO queue (seq, user, device_id, kind, flags, message_ref, "
+                "message_id, peer, peer_device, type, timestamp_ms, body) "
+                "VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    seq,
+                    send.recipient,
+                    envelope.device_id,
+                    int(Kind.DELIVER),
+                    message_ref,
+                    message_id,
+                    sender,
+                    sender_device,
+                    envelope.type,
+                    send.timestamp_ms,
+                    envelope.ciphertext,
+                ),
+            )
+            items.append(
+                QueuedItem(
+                    seq,
+                    send.recipient,
+                    envelope.device_id,
+                    Kind.DELIVER,
+                    0,
+                    message_id,
+                    sender,
+                    sender_device,
+                    envelope.type,
+                    send.timestamp_ms,
+                    envelope.ciphertext,
                 )
-                items.append(
-                    QueuedItem(
-                        seq,
-                        send.recipient,
-                        envelope.device_id,
-                        Kind.DELIVER,
-                        0,
-                        message_id,
-                        sender,
-                        sender_device,
-                        envelope.type,
-                        send.timestamp_ms,
-                        envelope.ciphertext,
-                    )
-                )
+            )
         return SendOutcome(tuple(items), False)
 
     def list_queue(self, user: str, device_id: int, after_seq: int, limit: int) -> list[QueuedItem]:
@@ -417,34 +435,32 @@ class SqliteGatewayStore:
         return [QueuedItem(*row) for row in rows]
 
     def acknowledge(self, user: str, device_id: int, seq: int) -> list[QueuedItem]:
-        with self._atomic():
-            row = self._db.execute(
-                "DELETE FROM queue WHERE seq = ? AND user = ? AND device_id = ? "
-                "RETURNING message_ref, message_id",
-                (seq, user, device_id),
-            ).fetchone()
-            if row is None or row[0] is None:
-                return []
-            message_ref, message_id = row
-            updated = self._db.execute(
-                "UPDATE messages SET status = ? WHERE id = ? AND status < ? AND sender != ? "
-                "RETURNING sender",
-                (int(Status.DELIVERED), message_ref, int(Status.DELIVERED), user),
-            ).fetchone()
-            if updated is None:
-                return []
-            return self._queue_status(updated[0], message_id, Status.DELIVERED, user)
+        row = self._db.execute(
+            "DELETE FROM queue WHERE seq = ? AND user = ? AND device_id = ? "
+            "RETURNING message_ref, message_id",
+            (seq, user, device_id),
+        ).fetchone()
+        if row is None or row[0] is None:
+            return []
+        message_ref, message_id = row
+        updated = self._db.execute(
+            "UPDATE messages SET status = ? WHERE id = ? AND status < ? AND sender != ? "
+            "RETURNING sender",
+            (int(Status.DELIVERED), message_ref, int(Status.DELIVERED), user),
+        ).fetchone()
+        if updated is None:
+            return []
+        return self._queue_status(updated[0], message_id, Status.DELIVERED, user)
 
     def record_read(self, reader: str, sender: str, message_id: bytes) -> list[QueuedItem]:
-        with self._atomic():
-            updated = self._db.execute(
-                "UPDATE messages SET status = ? WHERE sender = ? AND message_id = ? "
-                "AND recipient = ? AND status < ? RETURNING id",
-                (int(Status.READ), sender, message_id, reader, int(Status.READ)),
-            ).fetchall()
-            if not updated:
-                return []
-            return self._queue_status(sender, message_id, Status.READ, reader)
+        updated = self._db.execute(
+            "UPDATE messages SET status = ? WHERE sender = ? AND message_id = ? "
+            "AND recipient = ? AND status < ? RETURNING id",
+            (int(Status.READ), sender, message_id, reader, int(Status.READ)),
+        ).fetchall()
+        if not updated:
+            return []
+        return self._queue_status(sender, message_id, Status.READ, reader)
 
     def _queue_status(
         self, sender: str, message_id: bytes, status: Status, peer: str
