@@ -3,9 +3,9 @@
 //! CBC encryption is serial, but the three hashes are independent of it, so the work runs as a
 //! pipeline of threads joined by bounded channels of pooled chunk buffers:
 //!
-//! * encryption: the calling thread reads and encrypts; one worker hashes the plaintext
-//!   (`file_sha256`); one worker computes the HMAC and `file_enc_sha256` over the ciphertext and
-//!   writes it; with a sidecar, one more worker computes the window MACs.
+//! * encryption: the calling thread reads and encrypts; one worker computes `file_sha256`, the
+//!   HMAC and `file_enc_sha256` (three SHA-256 runs interleaved on one core, see `sha256x2`)
+//!   and writes the ciphertext; with a sidecar, one more worker computes the window MACs.
 //! * decryption: the calling thread reads and decrypts; one worker computes `file_enc_sha256`
 //!   and the HMAC over the blob; one worker hashes and writes the plaintext. Checks are decided
 //!   in the order `file_enc_sha256`, MAC, padding, `file_sha256` once everything is read. The
@@ -24,7 +24,7 @@ use subtle::ConstantTimeEq;
 use crate::error::MediaError;
 use crate::keys::MediaKeys;
 use crate::pool::{BufferPool, Chunk};
-use crate::sha256x2::{update_pair, HmacSha256, Sha256State};
+use crate::sha256x2::{update_lanes, update_pair, HmacSha256, Sha256State};
 use crate::sidecar::SidecarBuilder;
 
 /// AES block size in bytes.
@@ -163,37 +163,35 @@ pub fn encrypt<R: Read, W: Write + Send>(
     };
 
     thread::scope(|scope| {
-        let (plain_tx, plain_rx) = sync_channel::<Arc<Chunk>>(PIPELINE_DEPTH);
-        let (cipher_tx, cipher_rx) = sync_channel::<Arc<Chunk>>(PIPELINE_DEPTH);
+        // Each message pairs a plaintext chunk with its ciphertext.
+        let (cipher_tx, cipher_rx) = sync_channel::<(Arc<Chunk>, Arc<Chunk>)>(PIPELINE_DEPTH);
         let (mac_tx, mac_rx) = sync_channel::<[u8; MAC_LENGTH]>(1);
-
-        let plain_worker = scope.spawn(move || {
-            let mut sha = Sha256::new();
-            for chunk in plain_rx {
-                sha.update(chunk.bytes());
-            }
-            <[u8; 32]>::from(sha.finalize())
-        });
 
         let cipher_worker = scope.spawn(move || -> Result<_, MediaError> {
             let mut output = output;
             let mut hmac = hmac;
-            let mut sha = Sha256State::new();
-            for chunk in cipher_rx {
-                update_both(&mut hmac, &mut sha, chunk.bytes());
+            let mut plain_sha = Sha256State::new();
+            let mut blob_sha = Sha256State::new();
+            for (plain, cipher) in cipher_rx {
+                let ciphertext = cipher.bytes();
+                update_lanes(
+                    [&mut plain_sha, hmac.state_mut(), &mut blob_sha],
+                    [plain.bytes(), ciphertext, ciphertext],
+                );
+                drop(plain);
                 output
-                    .write_all(chunk.bytes())
+                    .write_all(ciphertext)
                     .map_err(|error| MediaError::io("cannot write the encrypted output", error))?;
             }
             let mut mac = [0u8; MAC_LENGTH];
             mac.copy_from_slice(&hmac.finalize()[..MAC_LENGTH]);
-            sha.update(&mac);
+            blob_sha.update(&mac);
             output
                 .write_all(&mac)
                 .and_then(|()| output.flush())
                 .map_err(|error| MediaError::io("cannot write the encrypted output", error))?;
             let _ = mac_tx.send(mac);
-            Ok((mac, sha.finalize()))
+            Ok((mac, blob_sha.finalize(), plain_sha.finalize()))
         });
 
         let (sidecar_tx, sidecar_worker) = match sidecar {
@@ -233,15 +231,15 @@ pub fn encrypt<R: Read, W: Write + Send>(
                 let mut cipher = take(&cipher_pool)?;
                 let written = crypter.update(&plain[..length], &mut cipher)?;
                 let cipher_chunk = cipher_pool.wrap(cipher, written);
-                if plain_tx.send(plain_pool.wrap(plain, filled)).is_err() {
-                    return Ok(None);
-                }
                 if let Some(tx) = &sidecar_tx {
                     if tx.send(Arc::clone(&cipher_chunk)).is_err() {
                         return Ok(None);
                     }
                 }
-                if cipher_tx.send(cipher_chunk).is_err() {
+                if cipher_tx
+                    .send((plain_pool.wrap(plain, filled), cipher_chunk))
+                    .is_err()
+                {
                     return Ok(None);
                 }
                 if last {
@@ -250,16 +248,15 @@ pub fn encrypt<R: Read, W: Write + Send>(
             }
         };
         let produced = produce();
-        drop((plain_tx, cipher_tx, sidecar_tx));
+        drop((cipher_tx, sidecar_tx));
 
-        let file_sha256 = join(plain_worker)?;
         let written = join(cipher_worker)?;
         let sidecar = match sidecar_worker {
             Some(worker) => join(worker)?,
             None => None,
         };
         let file_length = produced?.ok_or(MediaError::WorkerPanicked)?;
-        let (mac, file_enc_sha256) = written?;
+        let (mac, file_enc_sha256, file_sha256) = written?;
         if options.sidecar && sidecar.is_none() {
             return Err(MediaError::WorkerPanicked);
         }
