@@ -3,7 +3,6 @@
 
 use cipherpost_protocol as protocol;
 use cipherpost_protocol::{fingerprint, xeddsa, Error, PublicKey};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -22,9 +21,15 @@ fn to_py_err(error: Error) -> PyErr {
         Error::NoSession => "NoSessionError",
         Error::UnknownPreKey(_) => "UnknownPreKeyError",
         Error::NoSenderKey(_) => "NoSenderKeyError",
-        Error::InvalidArgument(message) => return PyValueError::new_err(message.clone()),
+        // A malformed caller argument or stored record; the class also derives from ValueError.
+        Error::InvalidArgument(_) => "InvalidCryptoArgumentError",
     };
     Python::with_gil(|py| raise_named(py, name, error.to_string()))
+}
+
+/// Builds `InvalidCryptoArgumentError` (a `ValueError`) for a malformed argument.
+fn invalid_argument(message: String) -> PyErr {
+    Python::with_gil(|py| raise_named(py, "InvalidCryptoArgumentError", message))
 }
 
 /// Formats an optional id as Python would show it.
@@ -53,7 +58,7 @@ impl PyRng {
             None => protocol::ProtocolRng::os(),
             Some(seed) => {
                 let seed = <[u8; 32]>::try_from(seed).map_err(|_| {
-                    PyValueError::new_err(format!(
+                    invalid_argument(format!(
                         "Rng seed must be 32 bytes, got {}; pass None for OS randomness",
                         seed.len()
                     ))
@@ -248,8 +253,8 @@ impl PyPreKeyBundle {
             (Some(id), Some(key)) => Some((id, public_key(key)?)),
             (None, None) => None,
             _ => {
-                return Err(PyValueError::new_err(
-                    "prekey_id and prekey_public must both be given or both be None",
+                return Err(invalid_argument(
+                    "prekey_id and prekey_public must both be given or both be None".into(),
                 ))
             }
         };
