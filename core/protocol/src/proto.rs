@@ -53,6 +53,7 @@ pub struct SenderKeyMessageProto {
 
 /// `SenderKeyDistributionMessage`. Carries a chain key, so it is wiped on drop.
 #[derive(Clone, PartialEq, Message)]
+#[prost(skip_debug)]
 pub struct SenderKeyDistributionMessageProto {
     #[prost(uint32, optional, tag = "1")]
     pub id: Option<u32>,
@@ -101,6 +102,7 @@ pub struct SessionRecordProto {
 
 /// One Double Ratchet session state.
 #[derive(Clone, PartialEq, Message)]
+#[prost(skip_debug)]
 pub struct SessionStateProto {
     #[prost(uint32, tag = "1")]
     pub session_version: u32,
@@ -132,6 +134,7 @@ impl Drop for SessionStateProto {
 
 /// Our sending chain: our current ratchet key pair and chain key.
 #[derive(Clone, PartialEq, Message)]
+#[prost(skip_debug)]
 pub struct SenderChainProto {
     #[prost(bytes = "vec", tag = "1")]
     pub ratchet_public: Vec<u8>,
@@ -153,6 +156,7 @@ impl Drop for SenderChainProto {
 
 /// A receiving chain for one of the peer's ratchet keys, with its skipped message keys.
 #[derive(Clone, PartialEq, Message)]
+#[prost(skip_debug)]
 pub struct ReceiverChainProto {
     #[prost(bytes = "vec", tag = "1")]
     pub ratchet_public: Vec<u8>,
@@ -172,6 +176,7 @@ impl Drop for ReceiverChainProto {
 
 /// The message key seed of a message that has not arrived yet, by counter.
 #[derive(Clone, PartialEq, Message)]
+#[prost(skip_debug)]
 pub struct SkippedKeyProto {
     #[prost(uint32, tag = "1")]
     pub index: u32,
@@ -205,6 +210,7 @@ pub struct SenderKeyRecordProto {
 
 /// One Sender Key chain: key id, chain key, signing key and skipped message key seeds.
 #[derive(Clone, PartialEq, Message)]
+#[prost(skip_debug)]
 pub struct SenderKeyStateProto {
     #[prost(uint32, tag = "1")]
     pub key_id: u32,
@@ -227,7 +233,72 @@ impl Drop for SenderKeyStateProto {
     }
 }
 
+/// Implements `Debug` without the secret fields, which prost's derive would print.
+macro_rules! debug_without_secrets {
+    ($name:ident { $($field:ident),* }) => {
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    $(.field(stringify!($field), &self.$field))*
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+debug_without_secrets!(SenderKeyDistributionMessageProto {
+    id,
+    iteration,
+    signing_key
+});
+debug_without_secrets!(SessionStateProto {
+    session_version,
+    remote_identity_key,
+    previous_counter,
+    sender_chain,
+    receiver_chains,
+    pending_prekey,
+    local_registration_id,
+    remote_registration_id,
+    alice_base_key
+});
+debug_without_secrets!(SenderChainProto {
+    ratchet_public,
+    index
+});
+debug_without_secrets!(ReceiverChainProto {
+    ratchet_public,
+    index,
+    skipped
+});
+debug_without_secrets!(SkippedKeyProto { index });
+debug_without_secrets!(SenderKeyStateProto {
+    key_id,
+    iteration,
+    signing_public,
+    skipped
+});
+
 /// Encodes `message` into a new vector.
 pub fn encode<M: Message>(message: &M) -> Vec<u8> {
     message.encode_to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_omits_secret_fields() {
+        let chain = SenderChainProto {
+            ratchet_public: vec![5; 33],
+            ratchet_private: vec![0xAB; 32],
+            chain_key: Some(vec![0xCD; 32]),
+            index: 7,
+        };
+        let shown = format!("{chain:?}");
+        assert!(shown.contains("index: 7"), "{shown}");
+        assert!(!shown.contains("171"), "{shown}");
+        assert!(!shown.contains("205"), "{shown}");
+    }
 }
