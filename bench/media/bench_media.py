@@ -8,8 +8,10 @@ renames it after the checks. The Python side uses pyca/cryptography (OpenSSL) an
 with 1 MiB reads into preallocated buffers. Runs alternate between the two sides so that load from other processes hits
 both alike.
 
-    python bench/media/bench_media.py --size-mib 512 --rounds 3
-    python bench/media/bench_media.py --memory --size-mib 1024
+    python bench/media/bench_media.py --size-mib 256 --rounds 7 --dir /dev/shm
+    python bench/media/bench_media.py --memory --size-mib 1024 --dir /dev/shm
+
+A tmpfs scratch directory (`/dev/shm`) keeps the disk out of the measurement.
 
 Peak memory is measured in a fresh subprocess per operation: VmHWM (peak resident set) after
 the operation minus VmRSS before it, both from /proc/self/status.
@@ -185,17 +187,27 @@ def throughput(size_mib: int, rounds: int, directory: Path) -> dict[str, object]
             cpus[name].append(cpu)
         for leftover in ("b1", "b2", "p1", "p2"):
             (directory / leftover).unlink()
-    rates = {name: size / statistics.median(values) / MIB for name, values in walls.items()}
+    # Best of the rounds shows what the code achieves when other processes leave the cores
+    # alone; the median shows what a shared machine gave it.
+    rates = {name: size / min(values) / MIB for name, values in walls.items()}
+    median_rates = {name: size / statistics.median(values) / MIB for name, values in walls.items()}
     cpu_per_gib = {
         name: round(statistics.median(values) * 1024 / size_mib, 2) for name, values in cpus.items()
     }
     return {
         "size_mib": size_mib,
         "rounds": rounds,
-        "mib_per_s": {name: round(rate) for name, rate in rates.items()},
+        "best_mib_per_s": {name: round(rate) for name, rate in rates.items()},
+        "median_mib_per_s": {name: round(rate) for name, rate in median_rates.items()},
         "cpu_seconds_per_gib": cpu_per_gib,
-        "encrypt_speedup": round(rates["cipherpost_encrypt"] / rates["python_encrypt"], 2),
-        "decrypt_speedup": round(rates["cipherpost_decrypt"] / rates["python_decrypt"], 2),
+        "encrypt_speedup_best": round(rates["cipherpost_encrypt"] / rates["python_encrypt"], 2),
+        "decrypt_speedup_best": round(rates["cipherpost_decrypt"] / rates["python_decrypt"], 2),
+        "encrypt_speedup_median": round(
+            median_rates["cipherpost_encrypt"] / median_rates["python_encrypt"], 2
+        ),
+        "decrypt_speedup_median": round(
+            median_rates["cipherpost_decrypt"] / median_rates["python_decrypt"], 2
+        ),
     }
 
 
