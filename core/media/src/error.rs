@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-/// Why a media operation failed. The binding maps each variant to one Python exception class.
+/// Reason a media operation failed. The binding maps each variant to one Python exception class.
 #[derive(Debug)]
 pub enum MediaError {
     /// A media key is not 32 bytes long.

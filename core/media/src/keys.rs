@@ -43,7 +43,7 @@ impl MediaKey {
     pub fn expand(&self, media_type: MediaType) -> MediaKeys {
         let mut okm = [0u8; EXPANDED_KEY_LENGTH];
         // A 112-byte output is far below HKDF-SHA256's limit of 255 * 32 bytes, so expand
-        // cannot fail; on the impossible error the output stays zero and every MAC check fails.
+        // cannot fail. Were it to fail, the output would stay zero and every MAC check fail.
         let _ = Hkdf::<Sha256>::new(None, self.0.as_slice())
             .expand(media_type.info().as_bytes(), &mut okm);
         let keys = MediaKeys::from_expanded(&okm);

@@ -28,7 +28,8 @@ pub enum MediaType {
     PaymentBackground,
 }
 
-/// Every media type with its name, in the order `MediaType::ALL` lists them.
+/// Every media type with its name and HKDF info string, in the order `MediaType::all` returns
+/// them.
 const TABLE: [(MediaType, &str, &str); 16] = [
     (MediaType::Image, "image", "WhatsApp Image Keys"),
     (MediaType::Video, "video", "WhatsApp Video Keys"),
@@ -78,7 +79,7 @@ const ALIASES: [(&str, MediaType); 4] = [
 ];
 
 impl MediaType {
-    /// Every media type, in a stable order.
+    /// Return every media type, in a stable order.
     pub fn all() -> impl Iterator<Item = MediaType> {
         TABLE.iter().map(|(media_type, _, _)| *media_type)
     }
@@ -99,17 +100,17 @@ impl MediaType {
             .ok_or_else(|| MediaError::UnknownMediaType(name.to_owned()))
     }
 
-    /// The canonical name, as `from_name` accepts it.
+    /// Return the canonical name, as `from_name` accepts it.
     pub fn name(self) -> &'static str {
         self.entry().1
     }
 
-    /// The HKDF info string, for example `"WhatsApp Image Keys"`.
+    /// Return the HKDF info string, for example `"WhatsApp Image Keys"`.
     pub fn info(self) -> &'static str {
         self.entry().2
     }
 
-    /// Whether WhatsApp clients stream this type while downloading, so that a sidecar of
+    /// Return whether WhatsApp clients stream this type while downloading, so that a sidecar of
     /// per-window MACs is worth producing.
     pub fn is_streamable(self) -> bool {
         matches!(

@@ -17,8 +17,8 @@ use crate::keys::MediaKeys;
 use crate::sidecar::{sidecar_window_count, SIDECAR_MAC_LENGTH, SIDECAR_STEP, SIDECAR_WINDOW};
 use crate::stream::{BLOCK_SIZE, MAC_LENGTH};
 
-/// Largest range one call decrypts, so that memory stays bounded: the call holds the range plus
-/// at most two sidecar windows.
+/// Largest range one call decrypts, so that memory stays bounded: the call keeps the range plus
+/// at most two sidecar windows in memory.
 pub const MAX_RANGE_LENGTH: u64 = 16 * 1024 * 1024;
 
 /// Decrypt plaintext bytes `offset .. offset + length` (cut at `file_length`) of a blob.

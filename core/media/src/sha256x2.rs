@@ -219,7 +219,7 @@ mod shani {
     }
 
     /// Message schedule: the next four words W[t..t+4] from the sixteen before them, where
-    /// `words[slot]` holds W[t-16..t-12] and the other slots follow cyclically.
+    /// `words[slot]` contains W[t-16..t-12] and the other slots follow cyclically.
     #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
     unsafe fn next_words(words: &[__m128i; 4], slot: usize) -> __m128i {
         let w0 = words[slot];

@@ -32,7 +32,7 @@ pub const BLOCK_SIZE: usize = 16;
 /// Bytes of HMAC-SHA256 appended to the ciphertext.
 pub const MAC_LENGTH: usize = 10;
 /// Default bytes per pipeline chunk. 256 KiB keeps the channels' per-chunk cost small while
-/// all buffers of one operation stay near 4 MiB.
+/// all buffers of one operation stay near 3 MiB.
 pub const DEFAULT_CHUNK_SIZE: usize = 256 * 1024;
 /// Smallest accepted chunk size: one AES block. Chunks this small are slow (channel hand-offs
 /// dominate) but let tests put chunk boundaries everywhere.
@@ -40,7 +40,7 @@ pub const MIN_CHUNK_SIZE: usize = BLOCK_SIZE;
 /// Largest accepted chunk size, so that all buffers of one operation stay under 16 MiB.
 pub const MAX_CHUNK_SIZE: usize = 1024 * 1024;
 /// Chunks that may wait in each channel. Enough to ride out scheduling hiccups on a loaded
-/// 2-vCPU machine. NOTE: tuned by measurement on one machine, not derived.
+/// 2-vCPU machine. NOTE: a guess, not tuned by measurement.
 pub const PIPELINE_DEPTH: usize = 4;
 
 /// Settings of one streaming operation.
@@ -74,7 +74,7 @@ impl StreamOptions {
     }
 }
 
-/// What encryption produced besides the blob.
+/// Results of an encryption besides the blob.
 #[derive(Clone, Debug)]
 pub struct EncryptSummary {
     /// SHA-256 of the plaintext.
@@ -97,7 +97,7 @@ pub struct Expected {
     pub file_sha256: Option<[u8; 32]>,
 }
 
-/// What a successful decryption produced.
+/// Results of a successful decryption.
 #[derive(Clone, Debug)]
 pub struct DecryptSummary {
     pub file_sha256: [u8; 32],
@@ -272,7 +272,7 @@ pub fn encrypt<R: Read, W: Write + Send>(
     })
 }
 
-/// Whether a blob length can hold at least one cipher block and the MAC.
+/// Return whether a blob length fits whole cipher blocks (at least one) plus the MAC.
 fn is_well_formed_length(blob_length: u64) -> bool {
     blob_length >= (BLOCK_SIZE + MAC_LENGTH) as u64
         && (blob_length - MAC_LENGTH as u64) % BLOCK_SIZE as u64 == 0

@@ -1,9 +1,9 @@
 """The client's media pipeline: compress, encrypt, upload, announce; and the reverse.
 
-Before encryption, images are re-encoded as JPEG (quality 80, long side capped, EXIF/GPS and
-other metadata dropped) with Pillow; videos are transcoded to H.264 at 720p or 480p under
-16 MB, and voice notes to Opus, with PyAV; documents are sent as they are. Each kind gets a
-small JPEG thumbnail where one can be made.
+Before encryption, Pillow re-encodes images as JPEG (quality 80, long side capped, EXIF/GPS
+and other metadata dropped). PyAV transcodes videos to H.264 at 720p or 480p under 16 MB and
+voice notes to Opus. Documents are sent as they are. Each kind gets a small JPEG thumbnail
+where one can be made.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ VOICE_SAMPLE_RATE = 48_000
 
 @dataclass(frozen=True, slots=True)
 class PreparedMedia:
-    """A file ready for encryption, with what the media message says about it."""
+    """A file ready for encryption, with the fields the media message carries about it."""
 
     path: Path
     media_type: str

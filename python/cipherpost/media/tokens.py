@@ -32,7 +32,7 @@ MAX_TOKEN_LENGTH = 1024
 
 @dataclass(frozen=True, slots=True)
 class UploadGrant:
-    """What a valid token allows: uploads by this device of blobs up to `max_bytes`."""
+    """Permission carried by a valid token: uploads by this device of blobs up to `max_bytes`."""
 
     user_id: str
     device_id: int
@@ -96,11 +96,13 @@ def mint_upload_token(
 def verify_upload_token(secret: bytes, token: str, *, now: float | None = None) -> UploadGrant:
     """Check a token's signature and expiry; return what it grants or raise UploadTokenError."""
     _check_secret(secret)
+
     if len(token) > MAX_TOKEN_LENGTH:
         raise UploadTokenError(f"upload token is longer than {MAX_TOKEN_LENGTH} characters", 401)
     parts = token.split(".")
     if len(parts) != 3 or parts[0] != TOKEN_VERSION:
         raise UploadTokenError("upload token is malformed; ask the gateway for a new one", 401)
+
     signed_part = f"{parts[0]}.{parts[1]}"
     try:
         tag = _b64decode(parts[2])
@@ -109,6 +111,7 @@ def verify_upload_token(secret: bytes, token: str, *, now: float | None = None) 
         raise UploadTokenError(f"upload token is malformed: {error}", 401) from error
     if not hmac.compare_digest(tag, _tag(secret, signed_part)):
         raise UploadTokenError("upload token signature is invalid", 401)
+
     try:
         grant = UploadGrant(
             user_id=str(payload["u"]),
