@@ -60,13 +60,14 @@ cdef class FrameSplitter:
     def __cinit__(self, Py_ssize_t max_frame):
         if max_frame < HEADER_SIZE:
             raise ValueError(f"max_frame {max_frame} is smaller than the {HEADER_SIZE}-byte header")
-        self._pending = bytearray()
+        # Allocated on the first incomplete frame: most connections never need it.
+        self._pending = None
         self._max_frame = max_frame
 
     @property
     def pending(self):
         """Number of buffered bytes of an incomplete frame."""
-        return len(self._pending)
+        return 0 if self._pending is None else len(self._pending)
 
     cpdef list feed(self, bytes data):
         """Return the frames completed by `data`; raise ProtocolError on a bad frame."""
@@ -76,11 +77,13 @@ cdef class FrameSplitter:
             # Fast path: parse straight from the received bytes, buffer only the tail.
             consumed = self._split(data, len(data), out)
             if consumed < len(data):
-                self._pending += data[consumed:]
+                self._pending = bytearray(data[consumed:])
             return out
         self._pending += data
         consumed = self._split(self._pending, len(self._pending), out)
-        if consumed:
+        if consumed == len(self._pending):
+            self._pending = None
+        elif consumed:
             del self._pending[:consumed]
         return out
 

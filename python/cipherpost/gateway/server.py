@@ -100,7 +100,7 @@ def now_ms() -> int:
 class GatewayConnection(asyncio.Protocol):
     """State of one device connection; kept small because idle connections dominate."""
 
-    __slots__ = ("device", "dirty", "gateway", "high_water", "noise", "peer", "state", "transport")
+    __slots__ = ("device", "dirty", "gateway", "high_water", "noise", "state", "transport")
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
@@ -109,7 +109,6 @@ class GatewayConnection(asyncio.Protocol):
         self.state = HANDSHAKE
         self.device: tuple[str, int] | None = None
         self.high_water = 0  # highest queue seq sent on this connection
-        self.peer = ""
         self.dirty = False  # queued in the gateway's flush list for this loop iteration
 
     # --- asyncio callbacks ---------------------------------------------------------------
@@ -117,9 +116,7 @@ class GatewayConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's TCPTransport implements asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
-        peer = transport.get_extra_info("peername")
-        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        self.gateway.connections.add(self)
+        self.gateway.unauthenticated.add(self)
 
     def data_received(self, data: bytes) -> None:
         if self.state == CLOSED:
@@ -143,7 +140,7 @@ class GatewayConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.state = CLOSED
-        self.gateway.connections.discard(self)
+        self.gateway.unauthenticated.discard(self)
         if self.device is not None:
             self.gateway.remove_presence(self)
             log.info("device %s/%d disconnected", *self.device)
@@ -155,6 +152,12 @@ class GatewayConnection(asyncio.Protocol):
         if self.device is not None:
             return f"device {self.device[0]}/{self.device[1]}"
         return f"connection from {self.peer}"
+
+    @property
+    def peer(self) -> str:
+        """The remote address, looked up when logged rather than stored per connection."""
+        address = self.transport.get_extra_info("peername") if self.transport else None
+        return f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
 
     def send_frame(
         self,
@@ -339,6 +342,7 @@ class GatewayConnection(asyncio.Protocol):
             return
         self.device = (device.user, device.device_id)
         self.state = DRAINING
+        self.gateway.unauthenticated.discard(self)
         self.gateway.take_presence(self)
         self.send_result(request_id, {"user": device.user, "device": device.device_id})
         log.info(
@@ -596,7 +600,9 @@ class Gateway:
         self.store = store
         self.key = key
         self.presence: dict[tuple[str, int], GatewayConnection] = {}
-        self.connections: set[GatewayConnection] = set()
+        # Connections before authentication; authenticated ones are only in `presence`, so
+        # an idle device costs one dictionary entry here.
+        self.unauthenticated: set[GatewayConnection] = set()
         self._dirty: list[GatewayConnection] = []
         self._flush_scheduled = False
         self._loop = asyncio.get_running_loop()
@@ -688,16 +694,19 @@ class Gateway:
         elif items:
             self.push_items(items)
 
+    def all_connections(self) -> list[GatewayConnection]:
+        return [*self.unauthenticated, *self.presence.values()]
+
     async def shutdown(self) -> None:
         """Stop accepting, finish queued store calls, close every connection."""
         if self._server is not None:
             self._server.close()
-        for connection in list(self.connections):
+        for connection in self.all_connections():
             if connection.transport is not None:
                 connection.transport.pause_reading()
         await self.worker.wait_idle()
         self._flush()
-        for connection in list(self.connections):
+        for connection in self.all_connections():
             connection.disconnect(Reason.SHUTDOWN, "gateway is shutting down")
         await self.worker.close()
         self.store.close()

@@ -29,7 +29,7 @@ _EMPTY = b""
 class NoiseConnection:
     """Noise XX handshake, transport records and frames of one connection."""
 
-    __slots__ = ("_handshake", "_output", "_pending", "_remote_static", "_splitter", "_transport")
+    __slots__ = ("_handshake", "_output", "_pending", "_splitter", "_transport")
 
     def __init__(
         self, initiator: bool, local_key: TransportKeyPair, max_frame: int = MAX_FRAME_SIZE
@@ -39,7 +39,6 @@ class NoiseConnection:
         self._pending = _EMPTY  # received bytes of an incomplete record
         self._splitter = FrameSplitter(max_frame)
         self._output: bytearray | None = None
-        self._remote_static: bytes | None = None
 
     @property
     def established(self) -> bool:
@@ -48,7 +47,8 @@ class NoiseConnection:
     @property
     def remote_static(self) -> bytes | None:
         """The peer's static transport key, known once the handshake finished."""
-        return self._remote_static
+        transport = self._transport
+        return None if transport is None else transport.remote_static
 
     def start(self) -> bytes:
         """Return the first handshake record to send (empty for the responder)."""
@@ -110,7 +110,6 @@ class NoiseConnection:
 
     def _finish(self, handshake: NoiseHandshake) -> None:
         self._transport = handshake.into_transport()
-        self._remote_static = self._transport.remote_static
         self._handshake = None
 
     def queue_frame(
