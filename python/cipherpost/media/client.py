@@ -34,8 +34,17 @@ SOCKET_TIMEOUT_SECONDS = 30.0
 class MediaClient:
     """Uploads and downloads blobs on one media service; use as an async context manager."""
 
-    def __init__(self, base_url: str, session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        max_attempts: int = MAX_ATTEMPTS,
+        retry_delay: float = RETRY_DELAY_SECONDS,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.max_attempts = max_attempts
+        self.retry_delay = retry_delay
         self._session = session
         self._owns_session = session is None
 
@@ -86,7 +95,7 @@ class MediaClient:
     ) -> None:
         """Upload an encrypted file under `blob_id`, resuming after interruptions."""
         total = os.path.getsize(path)
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        for attempt in range(1, self.max_attempts + 1):
             try:
                 offset, complete = await self.upload_offset(blob_id, token)
                 if progress is not None:
@@ -96,7 +105,7 @@ class MediaClient:
                 if await self._upload_from(path, blob_id, token, offset, total, progress):
                     return
             except (TimeoutError, aiohttp.ClientConnectionError) as error:
-                if attempt == MAX_ATTEMPTS:
+                if attempt == self.max_attempts:
                     raise MediaTransferError(
                         f"upload of blob {blob_id} failed after {attempt} attempts: {error}"
                     ) from error
@@ -105,9 +114,9 @@ class MediaClient:
                     blob_id,
                     error,
                     attempt + 1,
-                    MAX_ATTEMPTS,
+                    self.max_attempts,
                 )
-                await asyncio.sleep(RETRY_DELAY_SECONDS * 2 ** (attempt - 1))
+                await asyncio.sleep(self.retry_delay * 2 ** (attempt - 1))
         raise MediaTransferError(f"upload of blob {blob_id} did not complete")
 
     async def _upload_from(
@@ -149,7 +158,7 @@ class MediaClient:
         The bytes are not checked here; `decrypt_file` checks them against the media message.
         """
         target = Path(path)
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        for attempt in range(1, self.max_attempts + 1):
             try:
                 await self._download_from(blob_id, target, progress)
                 return
@@ -158,7 +167,7 @@ class MediaClient:
                 aiohttp.ClientConnectionError,
                 aiohttp.ClientPayloadError,
             ) as error:
-                if attempt == MAX_ATTEMPTS:
+                if attempt == self.max_attempts:
                     raise MediaTransferError(
                         f"download of blob {blob_id} failed after {attempt} attempts: {error}"
                     ) from error
@@ -167,9 +176,9 @@ class MediaClient:
                     blob_id,
                     error,
                     attempt + 1,
-                    MAX_ATTEMPTS,
+                    self.max_attempts,
                 )
-                await asyncio.sleep(RETRY_DELAY_SECONDS * 2 ** (attempt - 1))
+                await asyncio.sleep(self.retry_delay * 2 ** (attempt - 1))
 
     async def _download_from(
         self, blob_id: str, target: Path, progress: ProgressCallback | None
