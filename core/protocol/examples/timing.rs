@@ -91,6 +91,29 @@ fn main() {
         time("compress", 4000, || {
             black_box(black_box(point).compress());
         });
+        {
+            use curve25519_dalek::edwards::{EdwardsBasepointTable, VartimeEdwardsPrecomputation};
+            use curve25519_dalek::traits::VartimePrecomputedMultiscalarMul;
+            let minus_a = -point;
+            time("  build VartimeEdwardsPrecomputation [B, -A]", 200, || {
+                black_box(VartimeEdwardsPrecomputation::new([
+                    ED25519_BASEPOINT_POINT,
+                    minus_a,
+                ]));
+            });
+            let precomputation =
+                VartimeEdwardsPrecomputation::new([ED25519_BASEPOINT_POINT, minus_a]);
+            time("precomputed vartime s*B + h*(-A)", 4000, || {
+                black_box(precomputation.vartime_multiscalar_mul([scalar, scalar]));
+            });
+            time("  build EdwardsBasepointTable(-A)", 50, || {
+                black_box(EdwardsBasepointTable::create(&minus_a));
+            });
+            let table = EdwardsBasepointTable::create(&minus_a);
+            time("two table muls s*B + h*(-A)", 4000, || {
+                black_box(&scalar * ED25519_BASEPOINT_TABLE + &scalar * &table);
+            });
+        }
         time("vartime double scalar", 4000, || {
             black_box(
                 curve25519_dalek::edwards::EdwardsPoint::vartime_double_scalar_mul_basepoint(
@@ -126,6 +149,61 @@ fn main() {
     time("message keys (HKDF 80)", 100_000, || {
         black_box(MessageKeys::derive(black_box(&seed)));
     });
+
+    {
+        use cipherpost_protocol::{PreKeyBundle, SessionRecord};
+        let bob_identity = KeyPair::generate(&mut rng);
+        let signed_prekey = KeyPair::generate(&mut rng);
+        let one_time_prekey = KeyPair::generate(&mut rng);
+        let signature = xeddsa::sign(
+            &bob_identity.private_key,
+            &[&signed_prekey.public_key.serialize()],
+            &mut rng,
+        );
+        let bundle = PreKeyBundle {
+            registration_id: 2,
+            device_id: 1,
+            prekey: Some((9, one_time_prekey.public_key)),
+            signed_prekey_id: 3,
+            signed_prekey_public: signed_prekey.public_key,
+            signed_prekey_signature: signature.to_vec(),
+            identity_key: bob_identity.public_key,
+        };
+        time("setup: initialize_from_bundle", 1000, || {
+            let mut record = SessionRecord::new();
+            record
+                .initialize_from_bundle(&alice, 1, &bundle, &mut rng)
+                .unwrap();
+            black_box(record);
+        });
+        let mut record = SessionRecord::new();
+        record
+            .initialize_from_bundle(&alice, 1, &bundle, &mut rng)
+            .unwrap();
+        let (_, first) = record.encrypt(&alice.public_key, &[0u8; 100]).unwrap();
+        time("setup: first encrypt", 1000, || {
+            black_box(
+                record
+                    .clone()
+                    .encrypt(&alice.public_key, &[0u8; 100])
+                    .unwrap(),
+            );
+        });
+        time("setup: decrypt_prekey_message", 1000, || {
+            let mut bob_record = SessionRecord::new();
+            bob_record
+                .decrypt_prekey_message(
+                    &bob_identity,
+                    2,
+                    &first,
+                    Some(&signed_prekey),
+                    Some(&one_time_prekey),
+                    &mut rng,
+                )
+                .unwrap();
+            black_box(bob_record);
+        });
+    }
 
     let mut sender = SenderKeyRecord::new();
     let mut receiver = SenderKeyRecord::new();

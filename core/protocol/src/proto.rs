@@ -136,8 +136,9 @@ impl Drop for SessionStateProto {
 #[derive(Clone, PartialEq, Message)]
 #[prost(skip_debug)]
 pub struct SenderChainProto {
-    #[prost(bytes = "vec", tag = "1")]
-    pub ratchet_public: Vec<u8>,
+    /// Absent until the deferred step computes it.
+    #[prost(bytes = "vec", optional, tag = "1")]
+    pub ratchet_public: Option<Vec<u8>>,
     #[prost(bytes = "vec", tag = "2")]
     pub ratchet_private: Vec<u8>,
     /// Absent while the DH step that starts the chain is deferred.
@@ -291,7 +292,7 @@ mod tests {
     #[test]
     fn debug_omits_secret_fields() {
         let chain = SenderChainProto {
-            ratchet_public: vec![5; 33],
+            ratchet_public: Some(vec![5; 33]),
             ratchet_private: vec![0xAB; 32],
             chain_key: Some(vec![0xCD; 32]),
             index: 7,

@@ -62,9 +62,11 @@ pub(crate) struct SkippedKey {
 /// Our sending chain.
 #[derive(Clone)]
 pub(crate) struct SenderChain {
-    pub(crate) ratchet_key: KeyPair,
-    /// None after a DH ratchet step on receipt until the next encrypt: the DH of
-    /// `ratchet_key` with the peer's newest ratchet key that starts this chain is deferred,
+    pub(crate) ratchet_private: PrivateKey,
+    /// None until the deferred step below computes it (a basepoint multiplication).
+    pub(crate) ratchet_public: Option<PublicKey>,
+    /// None after a DH ratchet step on receipt until the next encrypt. The DH of
+    /// `ratchet_private` with the peer's newest ratchet key that starts this chain waits,
     /// because a device that only receives never needs it. The wire result is the same as
     /// libsignal's eager step.
     pub(crate) chain_key: Option<ChainKey>,
@@ -77,6 +79,9 @@ pub(crate) struct ReceiverChain {
     pub(crate) chain_key: ChainKey,
     /// Skipped message keys, oldest first, at most `MAX_SKIPPED_KEYS_PER_CHAIN`.
     pub(crate) skipped: VecDeque<SkippedKey>,
+    /// `ratchet_key` converted for agreement when this chain came from a DH ratchet step, so
+    /// that the deferred sending-chain DH skips the conversion; not serialized.
+    pub(crate) prepared_ratchet_key: Option<PreparedPublicKey>,
 }
 
 /// Prekey ids and base key that the initiator names in every message until the first reply.
@@ -136,6 +141,7 @@ enum ChainUpdate {
     /// A new ratchet key arrived: the root key after the receiving step and the new chain.
     NewChain {
         their_ratchet_key: PublicKey,
+        their_ratchet_point: PreparedPublicKey,
         /// The deferred sending chain, completed first when it was still pending.
         completed_sending_chain: Option<ChainKey>,
         root_key: Zeroizing<[u8; 32]>,
@@ -230,7 +236,8 @@ impl SessionState {
             root_key: next_root,
             previous_counter: 0,
             sender_chain: SenderChain {
-                ratchet_key: sending_ratchet_key,
+                ratchet_private: sending_ratchet_key.private_key,
+                ratchet_public: Some(sending_ratchet_key.public_key),
                 chain_key: Some(ChainKey {
                     key: *sending_chain,
                     index: 0,
@@ -238,6 +245,7 @@ impl SessionState {
             },
             receiver_chains: vec![ReceiverChain {
                 ratchet_key: *their_signed_prekey,
+                prepared_ratchet_key: None,
                 chain_key: ChainKey {
                     key: *chain_key,
                     index: 0,
@@ -296,7 +304,8 @@ impl SessionState {
             root_key,
             previous_counter: 0,
             sender_chain: SenderChain {
-                ratchet_key: our_signed_prekey.clone(),
+                ratchet_private: our_signed_prekey.private_key.clone(),
+                ratchet_public: Some(our_signed_prekey.public_key),
                 chain_key: Some(ChainKey {
                     key: *chain_key,
                     index: 0,
@@ -371,11 +380,11 @@ impl SessionState {
                     Some((root, chain)) => (root, Some(chain)),
                     None => (self.root_key.clone(), None),
                 };
+                let their_ratchet_point = message.ratchet_key.prepare();
                 let dh = self
                     .sender_chain
-                    .ratchet_key
-                    .private_key
-                    .agree(&message.ratchet_key);
+                    .ratchet_private
+                    .agree_prepared(&their_ratchet_point);
                 let (root_key, chain_key) =
                     derive_root_and_chain(root_before.as_ref(), dh.as_ref(), INFO_RATCHET);
                 let chain = ChainKey {
@@ -385,6 +394,7 @@ impl SessionState {
                 let (seed, next, skipped) = step_to(&chain, counter)?;
                 let update = ChainUpdate::NewChain {
                     their_ratchet_key: message.ratchet_key,
+                    their_ratchet_point,
                     completed_sending_chain,
                     root_key,
                     next,
@@ -409,16 +419,12 @@ impl SessionState {
             return Ok(None);
         }
         // Deserialization guarantees a receiving chain whenever the step is pending.
-        let their_ratchet_key = &self
-            .receiver_chains
-            .last()
-            .ok_or(Error::NoSession)?
-            .ratchet_key;
-        let dh = self
-            .sender_chain
-            .ratchet_key
-            .private_key
-            .agree(their_ratchet_key);
+        let newest = self.receiver_chains.last().ok_or(Error::NoSession)?;
+        let private_key = &self.sender_chain.ratchet_private;
+        let dh = match &newest.prepared_ratchet_key {
+            Some(point) => private_key.agree_prepared(point),
+            None => private_key.agree(&newest.ratchet_key),
+        };
         let (root_key, chain_key) =
             derive_root_and_chain(self.root_key.as_ref(), dh.as_ref(), INFO_RATCHET);
         Ok(Some((
@@ -431,7 +437,8 @@ impl SessionState {
     }
 
     /// Applies the update of a successful decrypt. A new receiving chain also draws our next
-    /// ratchet key; the DH that starts the sending chain waits for the next encrypt.
+    /// ratchet private key; its public key and the DH that starts the sending chain wait for
+    /// the next encrypt.
     fn apply<R: RngCore + CryptoRng>(&mut self, update: ChainUpdate, rng: &mut R) {
         match update {
             ChainUpdate::UseSkipped { chain, position } => {
@@ -451,6 +458,7 @@ impl SessionState {
             }
             ChainUpdate::NewChain {
                 their_ratchet_key,
+                their_ratchet_point,
                 completed_sending_chain,
                 root_key,
                 next,
@@ -468,6 +476,7 @@ impl SessionState {
 
                 let mut chain = ReceiverChain {
                     ratchet_key: their_ratchet_key,
+                    prepared_ratchet_key: Some(their_ratchet_point),
                     chain_key: next,
                     skipped: VecDeque::new(),
                 };
@@ -479,7 +488,8 @@ impl SessionState {
 
                 self.root_key = root_key;
                 self.sender_chain = SenderChain {
-                    ratchet_key: KeyPair::generate(rng),
+                    ratchet_private: PrivateKey::generate(rng),
+                    ratchet_public: None,
                     chain_key: None,
                 };
             }
@@ -494,6 +504,14 @@ impl SessionState {
             self.root_key = root_key;
             self.sender_chain.chain_key = Some(chain_key);
         }
+        let ratchet_public = match self.sender_chain.ratchet_public {
+            Some(public_key) => public_key,
+            None => {
+                let public_key = self.sender_chain.ratchet_private.public_key();
+                self.sender_chain.ratchet_public = Some(public_key);
+                public_key
+            }
+        };
         let Some(chain_key) = &self.sender_chain.chain_key else {
             return Err(Error::NoSession);
         };
@@ -501,7 +519,7 @@ impl SessionState {
         let keys = MessageKeys::derive(&seed);
         let ciphertext = aes_cbc_encrypt(&keys.cipher_key, &keys.iv, plaintext);
         let message = encode_signal_message(
-            &self.sender_chain.ratchet_key.public_key,
+            &ratchet_public,
             chain_key.index,
             self.previous_counter,
             &ciphertext,
@@ -772,17 +790,6 @@ pub(crate) fn check_session_version(version: u32) -> Result<()> {
             "session state has version {version}; only version {CURRENT_VERSION} is supported"
         )))
     }
-}
-
-/// Rebuilds a key pair from its stored halves; the public key is trusted, not recomputed,
-/// because the record that stored both is our own.
-pub(crate) fn key_pair_from_parts(public: &[u8], private: &[u8]) -> Result<KeyPair> {
-    let private_key = PrivateKey::deserialize(private)?;
-    let public_key = PublicKey::deserialize(public)?;
-    Ok(KeyPair {
-        private_key,
-        public_key,
-    })
 }
 
 #[cfg(test)]

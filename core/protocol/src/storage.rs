@@ -18,8 +18,8 @@ use crate::proto::{
 };
 use crate::sender_keys::{SenderKeyRecord, SenderKeyState};
 use crate::session::{
-    check_session_version, key_pair_from_parts, PendingPreKey, ReceiverChain, SenderChain,
-    SessionRecord, SessionState, SkippedKey,
+    check_session_version, PendingPreKey, ReceiverChain, SenderChain, SessionRecord, SessionState,
+    SkippedKey,
 };
 use crate::wire::CURRENT_VERSION;
 use crate::{
@@ -71,8 +71,8 @@ fn state_to_proto(state: &SessionState) -> SessionStateProto {
         root_key: state.root_key.to_vec(),
         previous_counter: state.previous_counter,
         sender_chain: Some(SenderChainProto {
-            ratchet_public: sender.ratchet_key.public_key.serialize().to_vec(),
-            ratchet_private: sender.ratchet_key.private_key.as_bytes().to_vec(),
+            ratchet_public: sender.ratchet_public.map(|key| key.serialize().to_vec()),
+            ratchet_private: sender.ratchet_private.as_bytes().to_vec(),
             chain_key: sender.chain_key.as_ref().map(|chain| chain.key.to_vec()),
             index: sender.chain_key.as_ref().map_or(0, |chain| chain.index),
         }),
@@ -117,6 +117,7 @@ fn state_from_proto(proto: &SessionStateProto) -> Result<SessionState> {
         .map(|chain| {
             Ok(ReceiverChain {
                 ratchet_key: stored_public_key(&chain.ratchet_public, "receiving ratchet key")?,
+                prepared_ratchet_key: None,
                 chain_key: ChainKey {
                     key: array32(&chain.chain_key, "receiving chain key")?,
                     index: chain.index,
@@ -127,6 +128,9 @@ fn state_from_proto(proto: &SessionStateProto) -> Result<SessionState> {
         .collect::<Result<Vec<_>>>()?;
     if sender.chain_key.is_none() && receiver_chains.is_empty() {
         return Err(invalid("deferred sending chain without a receiving chain"));
+    }
+    if sender.chain_key.is_some() && sender.ratchet_public.is_none() {
+        return Err(invalid("sending chain without its ratchet public key"));
     }
     let pending_prekey = match &proto.pending_prekey {
         None => None,
@@ -141,8 +145,12 @@ fn state_from_proto(proto: &SessionStateProto) -> Result<SessionState> {
         root_key: Zeroizing::new(array32(&proto.root_key, "root key")?),
         previous_counter: proto.previous_counter,
         sender_chain: SenderChain {
-            ratchet_key: key_pair_from_parts(&sender.ratchet_public, &sender.ratchet_private)
-                .map_err(|_| invalid("sending ratchet key pair"))?,
+            ratchet_private: PrivateKey::deserialize(&sender.ratchet_private)
+                .map_err(|_| invalid("sending ratchet private key"))?,
+            ratchet_public: match &sender.ratchet_public {
+                None => None,
+                Some(bytes) => Some(stored_public_key(bytes, "sending ratchet public key")?),
+            },
             chain_key: match &sender.chain_key {
                 None => None,
                 Some(key) => Some(ChainKey {

@@ -638,3 +638,35 @@ fn deferred_sending_chain_survives_storage() {
     assert_eq!(bob_kind, SIGNAL_MESSAGE_TYPE);
     assert!(!reply.is_empty());
 }
+
+#[test]
+fn new_chain_while_sending_chain_deferred() {
+    let (mut alice, mut alice_record, mut bob, mut bob_record) = established(true);
+    let (kind, message) = send(&alice, &mut alice_record, b"ratchet to a new key");
+    bob.decrypt(&mut bob_record, kind, &message).unwrap();
+
+    // A copy of Bob's record replies, so Alice ratchets onto a key that Bob's original record,
+    // whose sending chain is still deferred, has never sent from.
+    let mut copy = bob_record.clone();
+    let (kind, reply) = send(&bob, &mut copy, b"from the copy");
+    assert_eq!(
+        alice.decrypt(&mut alice_record, kind, &reply).unwrap(),
+        b"from the copy"
+    );
+    let (kind, message) = send(&alice, &mut alice_record, b"on Alice's next key");
+
+    // The original completes the deferred chain inside the key schedule and decrypts.
+    assert_eq!(
+        bob.decrypt(&mut bob_record, kind, &message).unwrap(),
+        b"on Alice's next key"
+    );
+    assert_eq!(
+        bob.decrypt(&mut copy, kind, &message).unwrap(),
+        b"on Alice's next key"
+    );
+    let (kind, reply) = send(&bob, &mut bob_record, b"back to Alice");
+    assert_eq!(
+        alice.decrypt(&mut alice_record, kind, &reply).unwrap(),
+        b"back to Alice"
+    );
+}
