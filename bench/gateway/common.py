@@ -19,8 +19,8 @@ START_TIMEOUT = 60
 
 
 def raise_file_limit() -> None:
-    """Let a child process open as many sockets as the hard limit allows."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    """Let this process and its children open as many sockets as the hard limit allows."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
@@ -60,8 +60,10 @@ class Gateway:
             command,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            preexec_fn=raise_file_limit,
-            env={**os.environ, "CIPHERPOST_LOG_LEVEL": "WARNING"},
+            env={
+                **os.environ,
+                "CIPHERPOST_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+            },
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()

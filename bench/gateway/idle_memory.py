@@ -27,6 +27,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.storage == "memory":
         parser.error("idle_memory restarts the gateway, so it needs the sqlite store")
+    raise_file_limit()
     build_loadgen()
 
     with tempfile.TemporaryDirectory(prefix="cipherpost-idle-") as directory:
@@ -46,7 +47,6 @@ def main() -> None:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            preexec_fn=raise_file_limit,
         )
         assert loadgen.stdout is not None and loadgen.stdin is not None
         registered = loadgen.stdout.readline().strip()

@@ -75,6 +75,7 @@ class GatewayConnection:
         self.events: asyncio.Queue[Frame | Disconnected] = asyncio.Queue()
         self.closed: Disconnected | None = None
         self._reader_task: asyncio.Task[None] | None = None
+        self._flush_scheduled = False
 
     @classmethod
     async def connect(
@@ -127,10 +128,18 @@ class GatewayConnection:
         message_id: bytes = NO_MESSAGE_ID,
         body: bytes = b"",
     ) -> None:
+        """Queue a frame; frames queued in one event-loop iteration leave in one write."""
         if self.closed is not None:
             raise TransportError(f"connection is closed: {self.closed.message}")
         self._noise.queue_frame(kind, flags, seq, message_id, body)
-        self._writer.write(self._noise.take_output())
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self.closed is None and self._noise.has_output:
+            self._writer.write(self._noise.take_output())
 
     async def request_frame(
         self, kind: int, body: bytes = b"", message_id: bytes = NO_MESSAGE_ID, flags: int = 0
@@ -167,6 +176,7 @@ class GatewayConnection:
         return await asyncio.wait_for(self.events.get(), timeout)
 
     async def close(self) -> None:
+        self._flush()
         self._writer.close()
         try:
             await self._writer.wait_closed()

@@ -710,6 +710,11 @@ class Gateway:
             connection.disconnect(Reason.SHUTDOWN, "gateway is shutting down")
         await self.worker.close()
         self.store.close()
+        log.info(
+            "ran %d store calls in %d batches (group commits)",
+            self.worker.calls,
+            self.worker.batches,
+        )
         if self._server is not None:
             await self._server.wait_closed()
         log.info("stopped")

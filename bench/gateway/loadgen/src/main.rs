@@ -11,6 +11,8 @@
 //! * `idle`: register `--clients` devices and disconnect, wait for a line on stdin (the caller
 //!   restarts the gateway and measures its memory), connect them all again with HELLO, print
 //!   READY, hold them for `--seconds`, and exit.
+//! * `drain`: queue `--clients` envelopes for an offline device, reconnect it and time HELLO to
+//!   DRAINED while it acknowledges each DELIVER; `--seconds` rounds.
 //!
 //! The window of in-flight messages per client is released by ✓ (or PUBACK).
 
@@ -94,7 +96,7 @@ fn parse_args() -> Result<Args> {
             _ => return Err(format!("unknown option {flag}").into()),
         }
     }
-    if args.clients < 2 || args.clients % 2 != 0 {
+    if args.mode != "drain" && (args.clients < 2 || args.clients % 2 != 0) {
         return Err("--clients must be an even number of at least 2".into());
     }
     if args.size < 16 || args.seconds + args.warmup > MAX_SECONDS {
@@ -626,6 +628,71 @@ async fn idle(args: Arc<Args>) -> Result<()> {
     Ok(())
 }
 
+// --- drain mode -----------------------------------------------------------------------------
+
+const DRAINED: u8 = 0x87;
+
+/// Queue `--inflight`-windowed sends for an offline device, then time its reconnect from
+/// HELLO to DRAINED while it acknowledges every DELIVER. Repeats `--seconds` rounds.
+async fn drain(args: Arc<Args>) -> Result<()> {
+    let sender_user = format!("{}-sender", args.prefix);
+    let receiver_user = format!("{}-receiver", args.prefix);
+    let mut sender = Noise::connect(&args.host, args.port, &new_private_key()).await?;
+    sender.request(REGISTER, &register_body(&sender_user)).await?;
+    let receiver_key = new_private_key();
+    let mut receiver = Noise::connect(&args.host, args.port, &receiver_key).await?;
+    receiver.request(REGISTER, &register_body(&receiver_user)).await?;
+    drop(receiver);
+    let payload = vec![7u8; args.size];
+    let body = send_body(&receiver_user, &payload);
+    let count = args.clients as u64;
+    for round in 0..args.seconds {
+        let (mut next, mut stored) = (0u64, 0u64);
+        while stored < count {
+            while next < count && next - stored < args.inflight as u64 {
+                next += 1;
+                let mut message_id = [0u8; 16];
+                message_id[..8].copy_from_slice(&round.to_be_bytes());
+                message_id[8..].copy_from_slice(&next.to_be_bytes());
+                sender.queue(SEND, 0, next, &message_id, &body);
+            }
+            sender.flush().await?;
+            for frame in sender.receive(Duration::from_secs(30)).await? {
+                if frame.kind == SENT {
+                    stored += 1;
+                }
+            }
+        }
+        let mut receiver = Noise::connect(&args.host, args.port, &receiver_key).await?;
+        let started = Instant::now();
+        receiver.queue(HELLO, 0, 1, &[0u8; 16], &[]);
+        receiver.flush().await?;
+        let mut delivered = 0u64;
+        let mut drained = false;
+        while !drained {
+            for frame in receiver.receive(Duration::from_secs(30)).await? {
+                match frame.kind {
+                    DELIVER => {
+                        delivered += 1;
+                        receiver.queue(ACK, 0, frame.seq, &[0u8; 16], &[]);
+                    }
+                    DRAINED => drained = true,
+                    _ => {}
+                }
+            }
+            receiver.flush().await?;
+        }
+        let elapsed = started.elapsed();
+        println!(
+            "round {round}: drained {delivered} queued messages in {:.1} ms (HELLO to DRAINED)",
+            elapsed.as_secs_f64() * 1000.0
+        );
+        // Let the acknowledgements reach the store before the next round.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
+}
+
 // --- main -----------------------------------------------------------------------------------
 
 fn cpu_seconds() -> f64 {
@@ -725,6 +792,7 @@ fn main() -> Result<()> {
     match args.mode.as_str() {
         "gateway" | "mqtt" => runtime.block_on(run_load(args)),
         "idle" => runtime.block_on(idle(args)),
-        other => Err(format!("unknown mode {other}; use gateway, mqtt or idle").into()),
+        "drain" => runtime.block_on(drain(args)),
+        other => Err(format!("unknown mode {other}; use gateway, mqtt, idle or drain").into()),
     }
 }
