@@ -136,6 +136,8 @@ pub fn update_lanes<const N: usize>(mut states: [&mut Sha256State; N], data: [&[
         compress_blocks(&mut state.state, &rest[common..full]);
         state.keep_tail(&rest[full..]);
     }
+    // The copies include the HMAC's inner state, which is as secret as the key.
+    words.zeroize();
 }
 
 /// Feed `data_a` to `a` and `data_b` to `b`, interleaving the two where both have full blocks.
