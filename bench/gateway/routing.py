@@ -64,16 +64,17 @@ def run_loadgen(mode: str, port: int, clients: int, seconds: int) -> str:
     return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
 
-def bench_gateway(clients: int, seconds: int) -> None:
+def bench_gateway(clients: int, seconds: int, storage: str) -> None:
     with tempfile.TemporaryDirectory(prefix="cipherpost-routing-") as directory:
-        gateway = Gateway(Path(directory), free_port(), cpu=SERVER_CPU)
+        extra = ("--storage", storage)
+        gateway = Gateway(Path(directory), free_port(), cpu=SERVER_CPU, extra=extra)
         gateway.start()
         assert gateway.process is not None
         before = cpu_seconds(gateway.process.pid)
         output = run_loadgen("gateway", gateway.port, clients, seconds)
         used = cpu_seconds(gateway.process.pid) - before
         gateway.stop()
-    print(f"--- cipherpost gateway, {clients} clients")
+    print(f"--- cipherpost gateway ({storage} store), {clients} clients")
     print(output.rstrip())
     print(f"gateway_cpu {used:.1f} s (setup of the clients included)")
 
@@ -105,12 +106,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, action="append", help="default: 100 and 1000")
     parser.add_argument("--seconds", type=int, default=10, help="measured seconds per run")
+    parser.add_argument(
+        "--storage",
+        choices=("sqlite", "memory"),
+        default="sqlite",
+        help="gateway store; memory shows the routing cost without durable writes",
+    )
+    parser.add_argument("--no-mosquitto", action="store_true", help="run only the gateway")
     args = parser.parse_args()
     raise_file_limit()
     build_loadgen()
-    have_mosquitto = ensure_mosquitto()
+    have_mosquitto = not args.no_mosquitto and ensure_mosquitto()
     for clients in args.clients or [100, 1000]:
-        bench_gateway(clients, args.seconds)
+        bench_gateway(clients, args.seconds, args.storage)
+        if args.no_mosquitto:
+            continue
         if have_mosquitto:
             bench_mosquitto(clients, args.seconds)
         else:
