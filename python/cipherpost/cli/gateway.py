@@ -9,7 +9,7 @@ import sys
 
 from cipherpost.gateway.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, load_config
 
-# Longest run of tokens one command creates; a guard against a typo such as 10000000.
+# Maximum tokens per command, a guard against a typo such as 10000000.
 MAX_TOKENS_PER_RUN = 1000
 
 

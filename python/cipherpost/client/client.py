@@ -1,9 +1,9 @@
 """The async client: one device of one user, talking to the gateway.
 
-It registers or links the device, keeps one-time prekeys topped up, starts sessions from
-claimed bundles, sends a text to every device of a user (and a copy to the sender's own other
-devices), receives with duplicate suppression, acknowledges, sends read receipts and follows
-the ticks of what it sent. Events come out of `next_event()`.
+It registers or links the device, keeps one-time prekeys topped up and starts sessions from
+claimed bundles. It sends a text to every device of a user, with a copy to the sender's own
+other devices. It receives with duplicate suppression, acknowledges, sends read receipts and
+follows the ticks of what it sent. Events come out of `next_event()`.
 
 Reconnects: after a dropped connection the client reconnects with exponential backoff and
 jitter, a bounded number of times, and resends unacknowledged sends with the same message id.
@@ -63,8 +63,8 @@ MAX_RECONNECT_ATTEMPTS = 8
 RECONNECT_BASE_DELAY = 0.1
 RECONNECT_MAX_DELAY = 5.0
 
-# Rounds of fixing sessions after a device-list mismatch before a send gives up; each round
-# adds or removes devices, so more than a few means the list keeps changing under us.
+# Rounds of fixing sessions after a device-list mismatch before a send gives up. Each round
+# adds or removes devices, so more than a few means the list keeps changing meanwhile.
 MAX_SEND_ATTEMPTS = 3
 
 
@@ -101,10 +101,10 @@ ClientEvent = MessageReceived | TickChanged | CaughtUp | ConnectionLost
 
 
 def new_message_id() -> bytes:
-    """A 16-byte message id: 6 bytes of milliseconds, then 10 random bytes.
+    """Return a 16-byte message id: 6 bytes of milliseconds, then 10 random bytes.
 
     The time prefix makes ids of one sender grow, so the gateway's dedup index mostly
-    appends; the random part keeps ids unique without coordination.
+    appends. The random part keeps ids unique without coordination.
     """
     return int(time.time() * 1000).to_bytes(6, "big") + os.urandom(10)
 
@@ -177,7 +177,8 @@ class Client:
 
         The new device uses the account's identity key pair, so both users' safety numbers
         stay the same on every device. It must reach the new device over a channel the user
-        trusts (in Signal, a QR code scanned in person); this library takes it as an argument.
+        trusts (in Signal, a QR code scanned in person), so this library takes it as an
+        argument.
         """
         state_dir = _new_state_dir(state_dir)
         key = create_transport_key(state_dir)
@@ -369,7 +370,7 @@ class Client:
         return sorted(started)
 
     async def _send_reliably(self, message_id: bytes, send: SendBody) -> None:
-        """Send until the gateway answers SENT, resending the same envelopes with the same
+        """Send until the gateway returns SENT, resending the same envelopes with the same
         message id after a reconnect (the gateway stores a retried message once)."""
         while True:
             connection = self._require_connection_or_none()
@@ -518,6 +519,6 @@ def _new_state_dir(state_dir: Path) -> Path:
     state_dir.mkdir(parents=True, exist_ok=True)
     if (state_dir / "device.json").exists():
         raise FileExistsError(
-            f"{state_dir} already holds a registered device; pick another --state-dir"
+            f"{state_dir} already contains a registered device; pick another --state-dir"
         )
     return state_dir

@@ -68,7 +68,7 @@ class DeviceCrypto:
 
     def prekey_upload(self, gateway_count: int, next_prekey_id: int) -> tuple[dict[str, Any], int]:
         """Build a PREKEYS_UPLOAD body that brings the gateway back to PREKEY_TARGET one-time
-        prekeys (with a fresh signed prekey when none exists); return it and the next id."""
+        prekeys, with a fresh signed prekey when none exists. Return it and the next id."""
         body: dict[str, Any] = {}
         store = self.store
         with store.transaction():

@@ -30,12 +30,8 @@ class SignedUpload:
 
     def verify(self, identity_key: bytes) -> None:
         """Raise GatewayError unless the identity key signed the prekey (XEdDSA)."""
-        verify = getattr(_core, "xeddsa_verify", None)
-        # NOTE: the XEdDSA verifier comes from the crypto core; without it in this build the
-        # signature is checked only for its size here, and clients still verify it in X3DH.
-        if verify is None:
-            return
-        if not verify(identity_key, self.record.public_key, self.record.signature):
+        # Signal signs the 33-byte serialized public key of the signed prekey.
+        if not _core.xeddsa_verify(identity_key, self.record.public_key, self.record.signature):
             raise GatewayError(
                 ErrorCode.BAD_REQUEST,
                 f"signature of signed prekey {self.record.key_id} does not verify under the "

@@ -1,9 +1,9 @@
 """The gateway daemon: one asyncio Protocol object per device connection, no task each.
 
 Wiring: bytes from a socket go through the sans-IO NoiseConnection (handshake, decryption,
-frame splitting); each frame is dispatched by kind; store calls go to the StorageWorker (group
-commit) and their callbacks queue frames; connections with queued frames are flushed once per
-event-loop iteration, so all frames for a connection in that iteration leave in one write.
+frame splitting), and each frame is dispatched by kind. Store calls go to the StorageWorker
+(group commit), whose callbacks queue frames. Connections with queued frames are flushed once
+per event-loop iteration, so all frames for a connection in that iteration leave in one write.
 
 Invariants:
 - A connection reads and acknowledges only its own device's queue: the device is fixed by the

@@ -2,7 +2,7 @@
 
 The gateway submits store calls with a callback. Once per event-loop iteration the worker
 opens a transaction, runs every call submitted since the last batch, and hands the COMMIT to
-a single background thread; SQLite releases the GIL while it fsyncs, so the loop keeps
+a single background thread. SQLite releases the GIL while it fsyncs, so the loop keeps
 reading and decoding frames meanwhile. Calls submitted during a commit form the next batch,
 so the batch size grows with the load and one fsync covers many sends. When the commit
 returns, the callbacks run on the loop in submission order. A store without durable commits

@@ -1,9 +1,9 @@
 """Sans-IO Noise XX session plus frame splitting for one connection, usable on either side.
 
 Bytes from the socket go into `receive`, which returns complete frames and any handshake bytes
-to send back; outgoing frames are queued with `queue_frame` and sealed together by
-`take_output`, so that a caller writing once per event-loop iteration sends one burst of
-records for all frames queued in that iteration.
+to send back. Outgoing frames are queued with `queue_frame` and sealed together by
+`take_output`, so a caller that writes once per event-loop iteration sends all frames of that
+iteration in one burst of records.
 
 Security property: no frame is returned before the XX handshake has finished, so every frame a
 caller sees was encrypted and authenticated under the peer's static key `remote_static`.
@@ -18,9 +18,9 @@ from cipherpost.protocol.frames import MAX_FRAME_SIZE, NO_MESSAGE_ID, Reason
 
 RECORD_PREFIX_SIZE = 2
 
-# Largest handshake record accepted. XX messages without payload are 32, 96 and 64 bytes, so
-# anything near this limit is not a handshake; it keeps a silent peer from making us buffer
-# a full 64 KiB record before authenticating.
+# Maximum handshake record. XX messages without payload are 32, 96 and 64 bytes, so a longer
+# record is not a handshake. The limit keeps an unauthenticated peer from making the gateway
+# buffer a full 64 KiB record.
 MAX_HANDSHAKE_RECORD = 1024
 
 _EMPTY = b""

@@ -2,8 +2,8 @@
 
 The byte layout is specified in docs/protocol.md. The header (kind, flags, seq, message id) is
 coded by the Cython module `cipherpost._framing`; this module codes the bodies. Data-plane
-bodies (SEND, DELIVER, STATUS) are binary because they are on the hot path; control-plane
-bodies (registration, prekeys, results and errors) are UTF-8 JSON objects with keys and other
+bodies (SEND, DELIVER, STATUS) are binary because they are on the hot path. Control-plane
+bodies (registration, prekeys, results and errors) are UTF-8 JSON objects, with keys and other
 byte strings in unpadded URL-safe base64.
 """
 
@@ -34,7 +34,7 @@ MAX_DEVICES_PER_ACCOUNT = 6
 # per-device fields. The gateway buffers at most one such frame per connection.
 MAX_FRAME_SIZE = MAX_DEVICES_PER_ACCOUNT * MAX_CIPHERTEXT_SIZE + 64 * 1024
 
-# Longest user id in UTF-8 bytes; SEND and DELIVER code its length in one byte.
+# Maximum user id length in UTF-8 bytes, because SEND and DELIVER code it in one byte.
 MAX_USER_ID_BYTES = 255
 
 # Largest device id; frames code it in two bytes.
@@ -84,8 +84,8 @@ class Reason(IntEnum):
     SHUTDOWN = 9
 
 
-# A client must not reconnect on its own after these reasons: a takeover means another client
-# holds the device, so reconnecting would make the two fight over it.
+# A client must not reconnect on its own after these reasons. A takeover means another client
+# now uses the device, so reconnecting would make the two fight over it.
 NO_RECONNECT_REASONS = frozenset({Reason.TAKEOVER, Reason.DEVICE_REMOVED, Reason.AUTH_FAILED})
 
 

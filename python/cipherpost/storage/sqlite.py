@@ -1,6 +1,6 @@
 """SQLite gateway store: WAL journal, one connection, group commit by the caller.
 
-Durability: the gateway answers SENT only after `transaction()` commits. With
+Durability: the gateway sends SENT only after `transaction()` commits. With
 `synchronous=FULL` in WAL mode SQLite fsyncs the write-ahead log on every commit, so a stored
 envelope survives a power loss as well as a killed process; `NORMAL` survives a killed process
 but may lose the last commits on power loss. FULL is the default because the gateway batches
@@ -118,8 +118,8 @@ class SqliteGatewayStore:
         self._savepoints = 0
         # Device lists by user; every change goes through this object, so the cache is exact.
         self._device_cache: dict[str, list[int]] = {}
-        # Queue sequence numbers are handed out here instead of by SQLite, which would reuse
-        # the number of a deleted last row; a gateway connection relies on seq only growing.
+        # Queue sequence numbers are assigned here rather than by SQLite, because SQLite reuses
+        # the rowid of a deleted last row and a gateway connection relies on seq only growing.
         row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM queue").fetchone()
         self._last_seq = int(row[0])
 
