@@ -339,12 +339,6 @@ def test_sqlite_batch_in_one_transaction(tmp_path: Path) -> None:
     assert restarted.decrypt(alice.address, later) == b"after the batch"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="cipherpost._core raises the builtin ValueError for an unparsable record, not a "
-    "cipherpost.exceptions class; remove this mark once the binding maps it",
-)
 def test_sqlite_corrupt_record_raises_cipherpost_error(tmp_path: Path) -> None:
     path = tmp_path / "alice.db"
     alice, bob = Device("alice", store=SqliteProtocolStore(path)), Device("bob")
