@@ -1,7 +1,7 @@
 """Drain time of a queued backlog on reconnect, and the durable enqueue rate of the store.
 
 Drain: device B goes offline, A sends `--messages` 256-byte envelopes (each acknowledged with
-✓), then B reconnects; the time runs from B's HELLO to the DRAINED frame, with every DELIVER
+✓), and B reconnects. The time runs from B's HELLO to the DRAINED frame, with every DELIVER
 acknowledged on the way. It is measured twice: with the Rust load generator as B (the
 gateway's figure) and with the Python client connection on uvloop as B (what the client
 library adds). Enqueue: SqliteGatewayStore.store_send in transactions of

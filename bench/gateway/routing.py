@@ -10,8 +10,8 @@ per second with p50 and p99 latency, plus the CPU time each side used.
 
 The gateway runs with its default SQLite store (WAL, synchronous=FULL) in a temporary
 directory, so every ✓ is an fsynced commit. mosquitto 2.0 (Debian) runs with persistence off,
-its default, so its PUBACK means "in memory"; the script installs it with apt-get when it is
-missing and it runs as root.
+its default, so its PUBACK means "in memory". The script installs mosquitto with apt-get when
+it is missing and the script runs as root.
 """
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ async def test_duplicate_after_lost_ack_dropped(gateway: GatewayProcess, tmp_pat
     again = await Client.open(tmp_path / "bob1")
     await next_of(again, CaughtUp)
     assert again._events.empty()
-    # The redelivered copy was acknowledged this time, so alice sees ✓✓.
+    # The redelivered copy was acknowledged this time, so alice gets ✓✓.
     await tick_reaches(alice, message_id, Status.DELIVERED)
     for client in (alice, alice2, again):
         await client.close()

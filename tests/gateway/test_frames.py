@@ -140,7 +140,7 @@ async def test_tampered_record_closes_connection(gateway: GatewayProcess) -> Non
     sealed = bytearray(raw.transport.seal(hello_frame()))
     sealed[-1] ^= 0x01
     raw.writer.write(bytes(sealed))
-    # The gateway can still encrypt toward us, so it says why before closing.
+    # The gateway can still encrypt toward the client, so it sends the reason before closing.
     assert disconnect_reason(await raw.read_until_closed()) == Reason.TRANSPORT_FAILED
     assert (await bob.connection.request(Kind.PREKEY_COUNT))["count"] == 0
     await bob.connection.close()

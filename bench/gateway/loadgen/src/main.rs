@@ -81,7 +81,7 @@ fn parse_args() -> Result<Args> {
         prefix: format!("bench{}", std::process::id()),
     };
     let mut iter = env::args().skip(1);
-    args.mode = iter.next().ok_or("usage: loadgen gateway|mqtt|idle --port N [options]")?;
+    args.mode = iter.next().ok_or("usage: loadgen gateway|mqtt|idle|drain --port N [options]")?;
     while let Some(flag) = iter.next() {
         let value = iter.next().ok_or_else(|| format!("option {flag} needs a value"))?;
         match flag.as_str() {
@@ -325,8 +325,8 @@ fn send_body(recipient: &str, payload: &[u8]) -> Vec<u8> {
     body
 }
 
-/// The send time carried in the first 8 bytes of a payload; DELIVER bodies start with the
-/// sender id, device, type and timestamp before the payload.
+/// Read the send time from the first 8 bytes of a DELIVER's payload, which follows the
+/// sender id, device, type and timestamp.
 fn deliver_payload_time(body: &[u8]) -> Option<u64> {
     let start = 1 + usize::from(*body.first()?) + 2 + 1 + 8;
     let bytes: [u8; 8] = body.get(start..start + 8)?.try_into().ok()?;
