@@ -2,11 +2,12 @@
 
     python bench/crypto/report.py RESULTS.json [MORE.json ...]
 
-Rates are messages (or setups) per second: `extra_info["messages"]` divided by the mean round
-time, or by the mean of `extra_info["peer_seconds"]` where the loop timed itself (python-axolotl
-in its own environment). With several files (repeated runs), each cell is the median rate over
-the runs, which damps the noise of a shared machine. Ratios are cipherpost's rate over each
-other library's.
+Rates are messages (or setups) per second: `extra_info["messages"]` divided by the time of the
+fastest round (pytest-benchmark's `min`), or by the fastest of `extra_info["peer_seconds"]`
+where the loop timed itself (python-axolotl in its own environment). With several files
+(repeated runs) each cell takes the best run. The fastest round is the one least disturbed by
+other processes, which matters on a shared 2-vCPU machine where means move by tens of percent
+between runs. Ratios are cipherpost's rate over each other library's.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from statistics import mean, median
 from typing import Any
 
 WORKS = ["setup", "one_direction", "ping_pong", "group"]
@@ -31,7 +31,7 @@ def rates(results: dict[str, Any]) -> dict[tuple[str, str], float]:
     table: dict[tuple[str, str], float] = {}
     for bench in results["benchmarks"]:
         info = bench["extra_info"]
-        seconds = mean(info["peer_seconds"]) if info.get("peer_seconds") else bench["stats"]["mean"]
+        seconds = min(info["peer_seconds"]) if info.get("peer_seconds") else bench["stats"]["min"]
         table[(bench["group"], info["library"])] = info["messages"] / seconds
     return table
 
@@ -53,17 +53,17 @@ def render(table: dict[tuple[str, str], float]) -> str:
     return "\n".join(lines)
 
 
-def median_rates(paths: list[str]) -> dict[tuple[str, str], float]:
+def best_rates(paths: list[str]) -> dict[tuple[str, str], float]:
     runs = [rates(json.loads(Path(path).read_text())) for path in paths]
     cells = {cell for run in runs for cell in run}
-    return {cell: median(run[cell] for run in runs if cell in run) for cell in cells}
+    return {cell: max(run[cell] for run in runs if cell in run) for cell in cells}
 
 
 def main(argv: list[str]) -> int:
     if len(argv) < 2:
         print("usage: report.py RESULTS.json [MORE.json ...]", file=sys.stderr)
         return 2
-    print(render(median_rates(argv[1:])))
+    print(render(best_rates(argv[1:])))
     return 0
 
 

@@ -2,7 +2,7 @@
 # Run the Signal-protocol benchmarks of every library side by side and print the table.
 #
 #   bench/crypto/run.sh [OUT_DIR]      default OUT_DIR: .benchmarks/crypto
-#   RUNS=5 bench/crypto/run.sh         number of repeated runs (default 3); cells are medians
+#   RUNS=5 bench/crypto/run.sh         number of repeated runs (default 3); cells take the best
 #
 # Needs .venv with the bench extra and .venv-axolotl (ci/axolotl-venv.sh). One run takes about
 # 20 s on a 2-vCPU machine.
