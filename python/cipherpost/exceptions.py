@@ -182,3 +182,11 @@ class MediaTransferError(MediaError):
 class UploadTokenError(MediaTransferError):
     """An upload token is malformed, has a bad signature, or has expired; ask the gateway for a
     new one."""
+
+
+class RateLimitedError(GatewayError):
+    """A gateway rate limit rejected the request; retry after `retry_after_ms` milliseconds."""
+
+    def __init__(self, code: int, message: str, retry_after_ms: int) -> None:
+        super().__init__(code, message)
+        self.retry_after_ms = retry_after_ms

@@ -28,6 +28,7 @@ from cipherpost.protocol.frames import (
     Kind,
     Reason,
     SendBody,
+    decode_deliver_batch,
     decode_json,
     encode_json,
     encode_send,
@@ -217,6 +218,13 @@ class GatewayConnection:
             future = self._waiting.get(frame.seq)
             if future is not None and not future.done():
                 future.set_result(frame)
+            return None
+        if kind == Kind.PING:
+            self.send_frame(Kind.PONG, seq=frame.seq)
+            return None
+        if kind == Kind.DELIVER_BATCH:
+            for delivered in decode_deliver_batch(frame.body):
+                self.events.put_nowait(delivered)
             return None
         if kind == Kind.DISCONNECT:
             try:

@@ -18,6 +18,32 @@ ENV_PREFIX = "CIPHERPOST_"
 REGISTRATION_MODES = ("open", "token")
 STORAGE_KINDS = ("sqlite", "memory")
 
+# Queued envelopes expire after 30 days, as Signal-Server's sample configuration does.
+DEFAULT_QUEUE_TTL_S = 30 * 24 * 3600
+# NOTE: a guess. Enough for weeks of ordinary chat to one offline device, small enough that
+# one device cannot fill the disk (10,000 maximum-size envelopes are about 1 GiB).
+DEFAULT_QUEUE_MAX_LENGTH = 10_000
+# Typing indicators and call candidates are useless after a minute.
+DEFAULT_EPHEMERAL_TTL_S = 60
+# How often expired envelopes are deleted and their senders told; delivery never waits for
+# this sweep, because queue reads skip expired envelopes.
+DEFAULT_EXPIRY_SWEEP_S = 60.0
+# NOTE: guessed keepalive values, in the range of mobile NAT idle timeouts (about 30 s or more).
+DEFAULT_KEEPALIVE_INTERVAL_S = 30.0
+DEFAULT_KEEPALIVE_TIMEOUT_S = 30.0
+# NOTE: a guess; one push per device per interval keeps a busy chat from sending many pushes.
+DEFAULT_PUSH_INTERVAL_S = 30.0
+DEFAULT_PUSH_RETRY_BASE_S = 1.0
+# Rate limits as "BUCKET/SECONDS": a token bucket of BUCKET tokens refilled in SECONDS.
+# Messages per sender -> recipient pair: bucket of 60, refilling 1 per second (Signal-Server).
+DEFAULT_MESSAGE_RATE_LIMIT = "60/60"
+# Prekey bundle claims per requesting device: 6 per 10 minutes (Signal-Server).
+DEFAULT_PREKEY_CLAIM_RATE_LIMIT = "6/600"
+# NOTE: guessed; Signal-Server limits registration per phone number, which has no equivalent.
+DEFAULT_REGISTRATION_RATE_LIMIT = "20/3600"
+# NOTE: guessed; generous for clients behind one NAT address, tight for a reconnect storm.
+DEFAULT_CONNECTION_RATE_LIMIT = "120/60"
+
 
 @dataclass(frozen=True)
 class GatewayConfig:
@@ -30,6 +56,25 @@ class GatewayConfig:
     storage: str = "sqlite"
     sqlite_synchronous: str = "FULL"
     log_level: str = "INFO"
+    # Offline queues, keepalive, push, rate limits and metrics; see docs/operations.md.
+    queue_ttl_s: int = DEFAULT_QUEUE_TTL_S
+    queue_max_length: int = DEFAULT_QUEUE_MAX_LENGTH
+    ephemeral_ttl_s: int = DEFAULT_EPHEMERAL_TTL_S
+    expiry_sweep_s: float = DEFAULT_EXPIRY_SWEEP_S
+    keepalive_interval_s: float = DEFAULT_KEEPALIVE_INTERVAL_S
+    keepalive_timeout_s: float = DEFAULT_KEEPALIVE_TIMEOUT_S
+    # Webhook URL for push notifications to offline devices; empty disables push.
+    push_url: str = ""
+    push_interval_s: float = DEFAULT_PUSH_INTERVAL_S
+    push_retry_base_s: float = DEFAULT_PUSH_RETRY_BASE_S
+    # "on" or "off" for every rate limit; each limit is "BUCKET/SECONDS" or "off".
+    rate_limits: str = "on"
+    message_rate_limit: str = DEFAULT_MESSAGE_RATE_LIMIT
+    prekey_claim_rate_limit: str = DEFAULT_PREKEY_CLAIM_RATE_LIMIT
+    registration_rate_limit: str = DEFAULT_REGISTRATION_RATE_LIMIT
+    connection_rate_limit: str = DEFAULT_CONNECTION_RATE_LIMIT
+    # Port of the Prometheus /metrics endpoint on `host`; 0 disables it.
+    metrics_port: int = 0
 
     def validate(self) -> GatewayConfig:
         if not 0 <= self.port <= 65535:
@@ -44,6 +89,7 @@ class GatewayConfig:
             raise ValueError(
                 f"sqlite_synchronous {self.sqlite_synchronous!r} must be FULL or NORMAL"
             )
+        _validate_operations(self)
         return self
 
     @property
@@ -51,12 +97,63 @@ class GatewayConfig:
         return Path(self.data_dir)
 
 
+def _validate_operations(config: GatewayConfig) -> None:
+    from cipherpost.gateway.ratelimit import parse_rate
+
+    positive = (
+        "queue_ttl_s",
+        "queue_max_length",
+        "ephemeral_ttl_s",
+        "expiry_sweep_s",
+        "keepalive_interval_s",
+        "keepalive_timeout_s",
+        "push_interval_s",
+        "push_retry_base_s",
+    )
+    for name in positive:
+        if getattr(config, name) <= 0:
+            raise ValueError(f"{name} {getattr(config, name)!r} must be greater than zero")
+    if not 0 <= config.metrics_port <= 65535:
+        raise ValueError(f"metrics_port {config.metrics_port} is outside 0..65535 (0 disables)")
+    if config.rate_limits not in ("on", "off"):
+        raise ValueError(f"rate_limits {config.rate_limits!r} must be on or off")
+    for name in RATE_LIMIT_SETTINGS:
+        parse_rate(name, getattr(config, name))
+    if config.push_url and not config.push_url.startswith(("http://", "https://")):
+        raise ValueError(f"push_url {config.push_url!r} must be an http:// or https:// URL")
+
+
+RATE_LIMIT_SETTINGS = (
+    "message_rate_limit",
+    "prekey_claim_rate_limit",
+    "registration_rate_limit",
+    "connection_rate_limit",
+)
+_INT_SETTINGS = frozenset(
+    {"port", "queue_ttl_s", "queue_max_length", "ephemeral_ttl_s", "metrics_port"}
+)
+_FLOAT_SETTINGS = frozenset(
+    {
+        "expiry_sweep_s",
+        "keepalive_interval_s",
+        "keepalive_timeout_s",
+        "push_interval_s",
+        "push_retry_base_s",
+    }
+)
+
+
 def _coerce(name: str, value: Any) -> Any:
-    if name == "port":
+    if name in _INT_SETTINGS:
         try:
             return int(value)
         except (TypeError, ValueError) as error:
-            raise ValueError(f"port {value!r} is not an integer") from error
+            raise ValueError(f"{name} {value!r} is not an integer") from error
+    if name in _FLOAT_SETTINGS:
+        try:
+            return float(value)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{name} {value!r} is not a number") from error
     if not isinstance(value, str):
         raise ValueError(f"setting {name!r} must be a string, got {value!r}")  # noqa: TRY004
     return value

@@ -30,11 +30,18 @@ from cipherpost.exceptions import (
     DeviceListMismatchError,
     GatewayError,
     ProtocolError,
+    RateLimitedError,
     TransportError,
 )
 from cipherpost.gateway.config import GatewayConfig
+from cipherpost.gateway.drain import DrainState, batch_entries
+from cipherpost.gateway.keepalive import Keepalive
 from cipherpost.gateway.keys import load_or_create_key
+from cipherpost.gateway.metrics import GatewayStats, MetricsServer
 from cipherpost.gateway.prekeys import PREKEY_LOW_WATER, parse_upload
+from cipherpost.gateway.push import PushNotifier
+from cipherpost.gateway.queues import QueuePolicy, is_ephemeral
+from cipherpost.gateway.ratelimit import RateLimits
 from cipherpost.gateway.worker import StorageWorker
 from cipherpost.protocol.connection import NoiseConnection
 from cipherpost.protocol.frames import (
@@ -43,12 +50,14 @@ from cipherpost.protocol.frames import (
     Kind,
     NoticeType,
     Reason,
+    SendFlag,
     b64decode,
     b64encode,
     decode_json,
     decode_send,
     decode_user,
     encode_deliver,
+    encode_deliver_batch,
     encode_json,
     encode_user,
     require_int,
@@ -59,10 +68,6 @@ from cipherpost.storage import MemoryGatewayStore, SqliteGatewayStore
 from cipherpost.storage.interfaces import DeviceRecord, GatewayStore, QueuedItem, SendOutcome
 
 log = logging.getLogger("cipherpost.gateway")
-
-# Envelopes read from the store per drain step. 1,000 covers a typical backlog in one read
-# while keeping one read's memory bounded (at most 1,000 maximum-size ciphertexts).
-DRAIN_PAGE_SIZE = 1000
 
 # Registration ids are 14-bit in the Signal protocol (1..16380).
 MAX_REGISTRATION_ID = 16380
@@ -117,12 +122,22 @@ class GatewayConnection(asyncio.Protocol):
         # uvloop's TCPTransport implements asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
         self.gateway.unauthenticated.add(self)
+        self.gateway.stats.connections_opened += 1
+        retry_after_ms = self.gateway.limits.connections.try_take(self._peer_host())
+        if retry_after_ms:
+            # Rejected before the handshake, which is the expensive part; the client sees the
+            # connection close and backs off (the retry-after needs an encrypted frame).
+            log.info("connection from %s rejected by the rate limit", self.peer)
+            self.state = CLOSED
+            self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
         if self.state == CLOSED:
             return
+        self.gateway.keepalive.active.add(self)
         try:
             frames, reply = self.noise.receive(data)
+            self.gateway.stats.frames_in += len(frames)
             if reply and self.transport is not None:
                 self.transport.write(reply)
             if self.state == HANDSHAKE and self.noise.established:
@@ -141,6 +156,8 @@ class GatewayConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.state = CLOSED
         self.gateway.unauthenticated.discard(self)
+        self.gateway.draining.pop(self, None)
+        self.gateway.keepalive.forget(self)
         if self.device is not None:
             self.gateway.remove_presence(self)
             log.info("device %s/%d disconnected", *self.device)
@@ -159,6 +176,11 @@ class GatewayConnection(asyncio.Protocol):
         address = self.transport.get_extra_info("peername") if self.transport else None
         return f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
 
+    def _peer_host(self) -> str:
+        """The remote IP address, the key of the per-address rate limits."""
+        address = self.transport.get_extra_info("peername") if self.transport else None
+        return str(address[0]) if isinstance(address, tuple) else str(address)
+
     def send_frame(
         self,
         kind: int,
@@ -174,13 +196,20 @@ class GatewayConnection(asyncio.Protocol):
             self.noise.queue_frame(kind, flags, seq, body=body)
         else:
             self.noise.queue_frame(kind, flags, seq, message_id, body)
+        self.gateway.stats.frames_out += 1
         self.gateway.mark_dirty(self)
 
     def send_result(self, request_id: int, result: dict[str, Any]) -> None:
         self.send_frame(Kind.RESULT, seq=request_id, body=encode_json(result))
 
     def send_error(self, request_id: int, error: BaseException) -> None:
-        if isinstance(error, DeviceListMismatchError):
+        if isinstance(error, RateLimitedError):
+            body = {
+                "code": error.code,
+                "message": str(error),
+                "retry_after_ms": error.retry_after_ms,
+            }
+        elif isinstance(error, DeviceListMismatchError):
             body = {
                 "code": error.code,
                 "message": str(error),
@@ -226,7 +255,7 @@ class GatewayConnection(asyncio.Protocol):
             body = encode_deliver(
                 item.peer, item.peer_device, item.type, item.timestamp_ms, item.body
             )
-            self.send_frame(Kind.DELIVER, 0, item.seq, item.message_id, body)
+            self.send_frame(Kind.DELIVER, item.flags, item.seq, item.message_id, body)
         else:
             self.send_frame(
                 Kind.STATUS, item.flags, item.seq, item.message_id, encode_user(item.peer)
@@ -236,6 +265,8 @@ class GatewayConnection(asyncio.Protocol):
 
     def handle_frame(self, frame: Frame) -> None:
         kind = frame.kind
+        if kind == Kind.PONG:
+            return  # any frame shows the peer is alive; data_received already noted it
         allowed = (
             _UNAUTHENTICATED_KINDS
             if self.state == UNAUTHENTICATED
@@ -264,6 +295,7 @@ class GatewayConnection(asyncio.Protocol):
         )
 
     def on_register(self, frame: Frame) -> None:
+        self.gateway.limits.registrations.take(self._peer_host(), "registrations from this address")
         body = decode_json(frame.body)
         user = validate_user_id(require_str(body, "user"))
         token = body.get("token")
@@ -358,28 +390,60 @@ class GatewayConnection(asyncio.Protocol):
             self.gateway.notify_devices_changed(device.user)
 
     def _drain(self) -> None:
+        """Read the next page of the queue unless flow control holds the drain back."""
         assert self.device is not None
+        drain = self.gateway.draining.setdefault(self, DrainState())
+        if not drain.may_read():
+            return
+        drain.reading = True
         user, device_id = self.device
         self.gateway.call(
-            self.gateway.store.list_queue,
-            (user, device_id, self.high_water, DRAIN_PAGE_SIZE),
+            self.gateway.queues.read_page,
+            (user, device_id, self.high_water, drain.page_size()),
             self._drained_page,
         )
 
-    def _drained_page(self, items: list[QueuedItem] | None, error: BaseException | None) -> None:
-        if self.state != DRAINING:
+    def _drained_page(
+        self, page: tuple[list[QueuedItem], int, bool] | None, error: BaseException | None
+    ) -> None:
+        drain = self.gateway.draining.get(self)
+        if self.state != DRAINING or drain is None:
             return
-        if error is not None or items is None:
+        if error is not None or page is None:
             log.error("reading the queue of %s failed: %s", self.name, error)
             self.disconnect(Reason.SHUTDOWN, "queue read failed; reconnect later")
             return
+        items, last_seq, complete = page
+        drain.reading = False
+        self.high_water = max(self.high_water, last_seq)
+        backlog = []
         for item in items:
-            self._send_item(item)
-        if len(items) == DRAIN_PAGE_SIZE:
+            if is_ephemeral(item):
+                drain.ephemeral.append(item)
+            else:
+                backlog.append(item)
+        for entries in batch_entries(backlog):
+            self.send_frame(Kind.DELIVER_BATCH, body=encode_deliver_batch(entries))
+        drain.in_flight += len(backlog)
+        if not complete:
             self._drain()
             return
+        del self.gateway.draining[self]
         self.state = LIVE
         self.send_frame(Kind.DRAINED)
+        for item in drain.ephemeral:
+            self._send_item(item)
+
+    def pause_writing(self) -> None:
+        drain = self.gateway.draining.get(self)
+        if drain is not None:
+            drain.paused = True
+
+    def resume_writing(self) -> None:
+        drain = self.gateway.draining.get(self)
+        if drain is not None:
+            drain.paused = False
+            self._drain()
 
     def _check_prekeys(self, count: int | None, error: BaseException | None) -> None:
         if error is None and count is not None and count < PREKEY_LOW_WATER:
@@ -453,6 +517,7 @@ class GatewayConnection(asyncio.Protocol):
         )
 
     def on_prekey_claim(self, frame: Frame) -> None:
+        self.gateway.limits.prekey_claims.take(self._device(), "prekey bundle claims")
         body = decode_json(frame.body)
         user = validate_user_id(require_str(body, "user"))
         device = body.get("device")
@@ -494,9 +559,20 @@ class GatewayConnection(asyncio.Protocol):
         send = decode_send(frame.body)
         request_id = frame.seq
         message_id = frame.message_id
+        ephemeral = bool(frame.flags & SendFlag.EPHEMERAL)
+        try:
+            self.gateway.limits.messages.take(
+                (sender, send.recipient), f"messages to {send.recipient!r}"
+            )
+        except RateLimitedError:
+            self.gateway.stats.messages_rejected += 1
+            raise
 
         def done(outcome: SendOutcome | None, error: BaseException | None) -> None:
             if error is not None or outcome is None:
+                self.gateway.stats.messages_rejected += 1
+                if not isinstance(error, GatewayError):
+                    self.gateway.queues.forget_depths()
                 self.send_error(request_id, error or RuntimeError("no outcome"))
                 if not isinstance(error, GatewayError):
                     log.error(
@@ -508,16 +584,27 @@ class GatewayConnection(asyncio.Protocol):
                     )
                 return
             self.send_frame(Kind.SENT, 0, request_id, message_id)
+            self.gateway.stats.messages_stored += len(outcome.items)
             self.gateway.push_items(outcome.items)
+            if not ephemeral:
+                self.gateway.notify_offline(outcome.items)
 
         self.gateway.call(
-            self.gateway.store.store_send, (sender, sender_device, message_id, send), done
+            self.gateway.queues.store_send,
+            (sender, sender_device, message_id, send, ephemeral),
+            done,
         )
 
     def on_ack(self, frame: Frame) -> None:
         user, device_id = self._device()
+        self.gateway.stats.messages_delivered += 1
+        if self.state == DRAINING:
+            drain = self.gateway.draining.get(self)
+            if drain is not None and drain.in_flight:
+                drain.in_flight -= 1
+                self._drain()
         self.gateway.call(
-            self.gateway.store.acknowledge,
+            self.gateway.queues.acknowledge,
             (user, device_id, frame.seq),
             self.gateway.pushed_items_callback,
         )
@@ -609,6 +696,31 @@ class Gateway:
         self.worker = StorageWorker(store, self._loop)
         self._server: asyncio.AbstractServer | None = None
         self._identity_cache: dict[tuple[str, int], bytes] = {}
+        self.stats = GatewayStats()
+        self.queues = QueuePolicy(
+            store, config.queue_ttl_s, config.queue_max_length, config.ephemeral_ttl_s
+        )
+        self.queues.load()
+        self.limits = RateLimits(
+            config.rate_limits == "on",
+            config.message_rate_limit,
+            config.prekey_claim_rate_limit,
+            config.registration_rate_limit,
+            config.connection_rate_limit,
+        )
+        self.keepalive = Keepalive(self, config.keepalive_interval_s, config.keepalive_timeout_s)
+        self.push: PushNotifier | None = None
+        if config.push_url:
+            self.push = PushNotifier(
+                config.push_url,
+                config.push_interval_s,
+                config.push_retry_base_s,
+                self._pending_count,
+                self.presence.__contains__,
+            )
+        self.metrics: MetricsServer | None = None
+        self._background: list[asyncio.Task[None]] = []
+        self.draining: dict[GatewayConnection, DrainState] = {}
 
     async def start(self) -> tuple[str, int]:
         self._server = await self._loop.create_server(
@@ -616,7 +728,64 @@ class Gateway:
         )
         address = self._server.sockets[0].getsockname()
         log.info("listening on %s:%d", address[0], address[1])
+        if self.config.metrics_port:
+            self.metrics = MetricsServer(self, self._queue_stats)
+            await self.metrics.start(self.config.host, self.config.metrics_port)
+        self._background = [
+            self._loop.create_task(self.keepalive.run()),
+            self._loop.create_task(self._sweep_queues()),
+        ]
         return address[0], address[1]
+
+    async def run_store(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Run a store call through the worker and return its result."""
+        future: asyncio.Future[Any] = self._loop.create_future()
+
+        def done(result: Any, error: BaseException | None) -> None:
+            if future.done():
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+        self.call(function, args, done)
+        return await future
+
+    async def _pending_count(self, user: str, device_id: int) -> int:
+        count: int = await self.run_store(
+            self.store.count_queue, user, device_id, self.config.queue_max_length
+        )
+        return count
+
+    async def _queue_stats(self) -> tuple[int, int, int]:
+        stats: tuple[int, int, int] = await self.run_store(
+            self.store.queue_stats, PREKEY_LOW_WATER
+        )
+        return stats
+
+    async def _sweep_queues(self) -> None:
+        """Expire queued envelopes every `expiry_sweep_s` and tell their senders."""
+        while True:
+            try:
+                statuses = await self.run_store(self.queues.sweep)
+            except Exception as error:  # noqa: BLE001 - the next sweep tries again
+                log.error("expiring queued envelopes failed: %s", error)
+            else:
+                if statuses:
+                    log.info("expired messages: %d EXPIRED statuses queued", len(statuses))
+                    self.push_items(statuses)
+            await asyncio.sleep(self.config.expiry_sweep_s)
+
+    def notify_offline(self, items: tuple[QueuedItem, ...] | list[QueuedItem]) -> None:
+        """Ask the push webhook to wake the offline devices among `items`' recipients."""
+        push = self.push
+        if push is None:
+            return
+        for item in items:
+            key = (item.user, item.device_id)
+            if key not in self.presence and not is_ephemeral(item):
+                push.notify(*key)
 
     def call(
         self,
@@ -701,6 +870,13 @@ class Gateway:
         """Stop accepting, finish queued store calls, close every connection."""
         if self._server is not None:
             self._server.close()
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        if self.metrics is not None:
+            await self.metrics.close()
+        if self.push is not None:
+            await self.push.close()
         for connection in self.all_connections():
             if connection.transport is not None:
                 connection.transport.pause_reading()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from cipherpost._framing import FRAME_HEADER_SIZE, FRAME_MESSAGE_ID_SIZE
+from cipherpost._framing import FRAME_HEADER_SIZE, FRAME_MESSAGE_ID_SIZE, Frame
 from cipherpost.exceptions import ProtocolError
 
 HEADER_SIZE = FRAME_HEADER_SIZE
@@ -56,6 +56,7 @@ class Kind(IntEnum):
     SEND = 0x20  # envelopes for every device of one user
     ACK = 0x21  # acknowledge (and so delete) a queued DELIVER or STATUS by its seq
     RECEIPT = 0x22  # read receipt for a message received from another user
+    PONG = 0x23  # answer to PING; any frame counts as a sign of life, PONG is the empty one
 
     RESULT = 0x80  # successful response; seq is the request id
     ERROR = 0x81  # failed request; seq is the request id
@@ -65,6 +66,8 @@ class Kind(IntEnum):
     NOTICE = 0x85  # unsolicited notice, such as low one-time prekeys
     DISCONNECT = 0x86  # the gateway closes the connection; flags carry the reason
     DRAINED = 0x87  # every envelope queued before the connection was delivered
+    PING = 0x88  # keepalive; answer with PONG (same seq)
+    DELIVER_BATCH = 0x89  # several queued envelopes in one frame while a queue drains
 
 
 CLIENT_KINDS = frozenset(kind for kind in Kind if kind < 0x80)
@@ -82,6 +85,8 @@ class Reason(IntEnum):
     UNEXPECTED_FRAME = 7  # a frame kind that is not allowed in the connection's state
     DEVICE_REMOVED = 8
     SHUTDOWN = 9
+    KEEPALIVE_TIMEOUT = 10  # no frame arrived within the keepalive timeout after a PING
+    RATE_LIMITED = 11  # too many connections from this address; seq carries retry-after ms
 
 
 # A client must not reconnect on its own after these reasons. A takeover means another client
@@ -100,7 +105,11 @@ class ErrorCode(IntEnum):
     ALREADY_REGISTERED = 422  # user id or transport key already registered
     TOO_LARGE = 413
     LIMIT_REACHED = 429
+    # Alias of LIMIT_REACHED: a rate limit rejected the request, and the ERROR body carries
+    # `retry_after_ms`. HTTP uses 429 for both.
+    RATE_LIMITED = 429
     INTERNAL = 500
+    QUEUE_FULL = 507  # a recipient device's queue is full; nothing was stored
 
 
 class Status(IntEnum):
@@ -110,6 +119,17 @@ class Status(IntEnum):
     SENT = 1  # ✓ durably stored by the gateway
     DELIVERED = 2  # ✓✓ acknowledged by a first recipient device
     READ = 3
+    # The message expired in the queue of every recipient device before any acknowledged it.
+    # It is final: no DELIVERED or READ follows it.
+    EXPIRED = 4
+
+
+class SendFlag(IntEnum):
+    """Bits in the flags of SEND and DELIVER."""
+
+    # Typing indicators, call candidates and the like: a short time to live of their own,
+    # no place in the queue length limit, no ticks, sent after the backlog while draining.
+    EPHEMERAL = 0x01
 
 
 class NoticeType(IntEnum):
@@ -284,3 +304,39 @@ def decode_user(data: bytes) -> str:
     except UnicodeDecodeError as error:
         raise ProtocolError(Reason.MALFORMED_FRAME, "user id is not UTF-8") from error
     return validate_user_id(user)
+
+
+# --- DELIVER_BATCH ---------------------------------------------------------------------------
+
+# One entry: kind, flags, queue seq, message id, body length, then the body of the DELIVER or
+# STATUS frame it stands for.
+_BATCH_ENTRY = struct.Struct(">BBQ16sI")
+
+
+def encode_deliver_batch(entries: list[tuple[int, int, int, bytes, bytes]]) -> bytes:
+    """Code (kind, flags, seq, message id, body) entries as a DELIVER_BATCH body."""
+    parts = []
+    for kind, flags, seq, message_id, body in entries:
+        parts.append(_BATCH_ENTRY.pack(kind, flags, seq, message_id, len(body)))
+        parts.append(body)
+    return b"".join(parts)
+
+
+def decode_deliver_batch(data: bytes) -> list[Frame]:
+    """Split a DELIVER_BATCH body into the DELIVER and STATUS frames it carries."""
+    frames = []
+    offset = 0
+    try:
+        while offset < len(data):
+            kind, flags, seq, message_id, length = _BATCH_ENTRY.unpack_from(data, offset)
+            offset += _BATCH_ENTRY.size
+            if kind not in (Kind.DELIVER, Kind.STATUS) or offset + length > len(data):
+                raise ProtocolError(
+                    Reason.MALFORMED_FRAME,
+                    f"DELIVER_BATCH entry of kind {kind:#04x} and length {length} is invalid",
+                )
+            frames.append(Frame(kind, flags, seq, message_id, data[offset : offset + length]))
+            offset += length
+    except struct.error as error:
+        raise ProtocolError(Reason.MALFORMED_FRAME, "DELIVER_BATCH body is truncated") from error
+    return frames

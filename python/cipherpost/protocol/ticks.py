@@ -21,6 +21,7 @@ TICK_MARKS: dict[Status, str] = {
     Status.SENT: "✓",
     Status.DELIVERED: "✓✓",
     Status.READ: "read",
+    Status.EXPIRED: "expired",
 }
 
 

@@ -148,7 +148,37 @@ class MessageStore(Protocol):
         """Move the message to READ; return the STATUS items queued for the sender."""
 
 
-class GatewayStore(AccountStore, PreKeyStore, MessageStore, Protocol):
+class QueueMaintenanceStore(Protocol):
+    """Calls behind the queue limits and expiry (cipherpost.gateway.queues) and metrics."""
+
+    def store_ephemeral(
+        self, sender: str, sender_device: int, message_id: bytes, send: SendBody
+    ) -> SendOutcome:
+        """Queue an ephemeral envelope per device (flags EPHEMERAL, no dedup, no ticks)."""
+
+    def count_queue(self, user: str, device_id: int, limit: int) -> int:
+        """Count the device's real (non-ephemeral) queued envelopes, at most `limit`."""
+
+    def has_message(
+        self, sender: str, sender_device: int, message_id: bytes, recipient: str
+    ) -> bool: ...
+
+    def last_queue_seq(self) -> int: ...
+
+    def load_queue_marks(self) -> list[tuple[int, int]]: ...
+
+    def add_queue_mark(self, seq: int, time_ms: int) -> None: ...
+
+    def delete_queue_marks(self, below_seq: int, above_seq: int) -> None: ...
+
+    def expire_queue(
+        self, cutoff_seq: int, ephemeral_cutoff_seq: int, limit: int
+    ) -> tuple[int, list[QueuedItem]]: ...
+
+    def queue_stats(self, low_water: int) -> tuple[int, int, int]: ...
+
+
+class GatewayStore(AccountStore, PreKeyStore, MessageStore, QueueMaintenanceStore, Protocol):
     # True when commit() writes to disk (and may block); the gateway then commits in a thread.
     durable: bool
 

@@ -11,7 +11,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from cipherpost.exceptions import GatewayError
-from cipherpost.protocol.frames import MAX_DEVICES_PER_ACCOUNT, ErrorCode, Kind, SendBody, Status
+from cipherpost.protocol.frames import (
+    MAX_DEVICES_PER_ACCOUNT,
+    ErrorCode,
+    Kind,
+    SendBody,
+    SendFlag,
+    Status,
+)
 from cipherpost.storage.interfaces import (
     LINK_CODE_TTL_MS,
     DeviceRecord,
@@ -45,6 +52,7 @@ class MemoryGatewayStore:
         self._message_by_id: dict[tuple[str, bytes, str], _Message] = {}
         self._queues: dict[tuple[str, int], dict[int, tuple[QueuedItem, _Message | None]]] = {}
         self._seq = 0
+        self._marks: list[tuple[int, int]] = []  # (queue seq, time ms) for expiry
 
     durable = False
 
@@ -269,6 +277,93 @@ class MemoryGatewayStore:
         )
         self._queues.setdefault((user, device_id), {})[self._seq] = (item, message)
         return item
+
+    # --- queue limits and expiry ---------------------------------------------------------
+
+    def count_queue(self, user: str, device_id: int, limit: int) -> int:
+        queue = self._queues.get((user, device_id), {})
+        count = sum(
+            1
+            for item, _ in queue.values()
+            if item.kind == Kind.DELIVER and not item.flags & SendFlag.EPHEMERAL
+        )
+        return min(count, limit)
+
+    def has_message(
+        self, sender: str, sender_device: int, message_id: bytes, recipient: str
+    ) -> bool:
+        return (sender, sender_device, message_id, recipient) in self._messages
+
+    def last_queue_seq(self) -> int:
+        return self._seq
+
+    def load_queue_marks(self) -> list[tuple[int, int]]:
+        return list(self._marks)
+
+    def add_queue_mark(self, seq: int, time_ms: int) -> None:
+        self._marks = [mark for mark in self._marks if mark[0] != seq] + [(seq, time_ms)]
+        self._marks.sort()
+
+    def delete_queue_marks(self, below_seq: int, above_seq: int) -> None:
+        self._marks = [mark for mark in self._marks if below_seq <= mark[0] <= above_seq]
+
+    def expire_queue(
+        self, cutoff_seq: int, ephemeral_cutoff_seq: int, limit: int
+    ) -> tuple[int, list[QueuedItem]]:
+        deleted = 0
+        items: list[QueuedItem] = []
+        for queue in self._queues.values():
+            for seq in sorted(queue):
+                if deleted >= limit:
+                    break
+                item, message = queue[seq]
+                ephemeral = item.kind == Kind.DELIVER and item.flags & SendFlag.EPHEMERAL
+                if seq > cutoff_seq and not (ephemeral and seq <= ephemeral_cutoff_seq):
+                    continue
+                del queue[seq]
+                deleted += 1
+                if (
+                    message is not None
+                    and message.status == Status.SENT
+                    and message.sender != message.recipient
+                ):
+                    message.status = Status.EXPIRED
+                    items.extend(
+                        self._queue_status(
+                            message, item.message_id, Status.EXPIRED, message.recipient
+                        )
+                    )
+        return deleted, items
+
+    def store_ephemeral(
+        self, sender: str, sender_device: int, message_id: bytes, send: SendBody
+    ) -> SendOutcome:
+        check_device_list(self.list_devices(send.recipient), send, sender, sender_device)
+        items = [
+            self._enqueue(
+                send.recipient,
+                envelope.device_id,
+                Kind.DELIVER,
+                SendFlag.EPHEMERAL,
+                message_id,
+                sender,
+                sender_device,
+                envelope.type,
+                send.timestamp_ms,
+                envelope.ciphertext,
+                None,
+            )
+            for envelope in send.envelopes
+        ]
+        return SendOutcome(tuple(items), False)
+
+    def queue_stats(self, low_water: int) -> tuple[int, int, int]:
+        depths = [
+            sum(1 for item, _ in queue.values() if item.kind == Kind.DELIVER)
+            for queue in self._queues.values()
+        ]
+        low = sum(1 for key in self._devices if self.count_prekeys(*key) < low_water)
+        return sum(depths), max(depths, default=0), low
 
 
 __all__ = ["MemoryGatewayStore"]

@@ -20,7 +20,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cipherpost.exceptions import GatewayError
-from cipherpost.protocol.frames import MAX_DEVICES_PER_ACCOUNT, ErrorCode, Kind, SendBody, Status
+from cipherpost.protocol.frames import (
+    MAX_DEVICES_PER_ACCOUNT,
+    ErrorCode,
+    Kind,
+    SendBody,
+    SendFlag,
+    Status,
+)
 from cipherpost.storage.interfaces import (
     LINK_CODE_TTL_MS,
     DeviceRecord,
@@ -478,3 +485,132 @@ class SqliteGatewayStore:
                 QueuedItem(seq, sender, device, Kind.STATUS, status, message_id, peer, 0, 0, 0, b"")
             )
         return items
+
+    # --- queue limits and expiry ---------------------------------------------------------
+
+    def count_queue(self, user: str, device_id: int, limit: int) -> int:
+        """Count the device's queued envelopes that are neither ephemeral nor ticks, up to
+        `limit` (the count stops there, so a long queue costs at most `limit` row reads)."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM queue WHERE user = ? AND device_id = ? "
+            "AND kind = ? AND (flags & ?) = 0 LIMIT ?)",
+            (user, device_id, int(Kind.DELIVER), int(SendFlag.EPHEMERAL), limit),
+        ).fetchone()
+        return int(row[0])
+
+    def has_message(
+        self, sender: str, sender_device: int, message_id: bytes, recipient: str
+    ) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM messages WHERE sender = ? AND message_id = ? AND recipient = ? "
+            "AND sender_device = ?",
+            (sender, message_id, recipient, sender_device),
+        ).fetchone()
+        return row is not None
+
+    def last_queue_seq(self) -> int:
+        return self._last_seq
+
+    def load_queue_marks(self) -> list[tuple[int, int]]:
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS queue_marks (seq INTEGER PRIMARY KEY, time_ms INTEGER)"
+        )
+        rows = self._db.execute("SELECT seq, time_ms FROM queue_marks ORDER BY seq").fetchall()
+        return [(int(seq), int(time_ms)) for seq, time_ms in rows]
+
+    def add_queue_mark(self, seq: int, time_ms: int) -> None:
+        self._db.execute("INSERT OR REPLACE INTO queue_marks VALUES (?, ?)", (seq, time_ms))
+
+    def delete_queue_marks(self, below_seq: int, above_seq: int) -> None:
+        """Delete the marks with seq < `below_seq` or seq > `above_seq`."""
+        self._db.execute(
+            "DELETE FROM queue_marks WHERE seq < ? OR seq > ?", (below_seq, above_seq)
+        )
+
+    def expire_queue(
+        self, cutoff_seq: int, ephemeral_cutoff_seq: int, limit: int
+    ) -> tuple[int, list[QueuedItem]]:
+        """Delete up to `limit` queue items with seq <= `cutoff_seq`, and ephemeral envelopes
+        with seq <= `ephemeral_cutoff_seq`. Return how many were deleted and the EXPIRED
+        STATUS items queued for senders whose message no recipient device acknowledged."""
+        with self._atomic():
+            rows = self._db.execute(
+                "DELETE FROM queue WHERE seq IN (SELECT seq FROM queue WHERE seq <= ? "
+                "UNION SELECT seq FROM queue WHERE seq <= ? AND kind = ? AND (flags & ?) != 0 "
+                "LIMIT ?) RETURNING message_ref",
+                (
+                    cutoff_seq,
+                    ephemeral_cutoff_seq,
+                    int(Kind.DELIVER),
+                    int(SendFlag.EPHEMERAL),
+                    limit,
+                ),
+            ).fetchall()
+            items: list[QueuedItem] = []
+            for message_ref in sorted({row[0] for row in rows if row[0] is not None}):
+                expired = self._db.execute(
+                    "UPDATE messages SET status = ? WHERE id = ? AND status = ? "
+                    "AND sender != recipient RETURNING sender, message_id, recipient",
+                    (int(Status.EXPIRED), message_ref, int(Status.SENT)),
+                ).fetchone()
+                if expired is not None:
+                    sender, message_id, recipient = expired
+                    items.extend(self._queue_status(sender, message_id, Status.EXPIRED, recipient))
+        return len(rows), items
+
+    def queue_stats(self, low_water: int) -> tuple[int, int, int]:
+        """Return the queued envelopes, the longest device queue and the devices with fewer
+        than `low_water` one-time prekeys."""
+        total, longest = self._db.execute(
+            "SELECT COALESCE(SUM(n), 0), COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n "
+            "FROM queue WHERE kind = ? GROUP BY user, device_id)",
+            (int(Kind.DELIVER),),
+        ).fetchone()
+        low = self._db.execute(
+            "SELECT COUNT(*) FROM devices d WHERE (SELECT COUNT(*) FROM one_time_prekeys p "
+            "WHERE p.user = d.user AND p.device_id = d.device_id) < ?",
+            (low_water,),
+        ).fetchone()[0]
+        return int(total), int(longest), int(low)
+
+    def store_ephemeral(
+        self, sender: str, sender_device: int, message_id: bytes, send: SendBody
+    ) -> SendOutcome:
+        """Queue an ephemeral envelope per device: no dedup row, no ticks, its own TTL."""
+        check_device_list(self.list_devices(send.recipient), send, sender, sender_device)
+        flags = int(SendFlag.EPHEMERAL)
+        items = []
+        for envelope in send.envelopes:
+            item = QueuedItem(
+                self._next_seq(),
+                send.recipient,
+                envelope.device_id,
+                Kind.DELIVER,
+                flags,
+                message_id,
+                sender,
+                sender_device,
+                envelope.type,
+                send.timestamp_ms,
+                envelope.ciphertext,
+            )
+            self._db.execute(
+                "INSERT INTO queue (seq, user, device_id, kind, flags, message_ref, "
+                "message_id, peer, peer_device, type, timestamp_ms, body) "
+                "VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)",
+                (
+                    item.seq,
+                    item.user,
+                    item.device_id,
+                    int(Kind.DELIVER),
+                    flags,
+                    message_id,
+                    sender,
+                    sender_device,
+                    item.type,
+                    item.timestamp_ms,
+                    item.body,
+                ),
+            )
+            items.append(item)
+        return SendOutcome(tuple(items), False)
