@@ -19,6 +19,7 @@ from cipherpost.exceptions import (
     DeviceListMismatchError,
     GatewayError,
     ProtocolError,
+    RateLimitedError,
     TransportError,
 )
 from cipherpost.protocol.connection import NoiseConnection
@@ -240,6 +241,9 @@ def _error_from(frame: Frame) -> GatewayError:
     body = decode_json(frame.body)
     code = body.get("code", int(ErrorCode.INTERNAL))
     message = str(body.get("message", "gateway error"))
+    retry_after_ms = body.get("retry_after_ms")
+    if isinstance(retry_after_ms, int) and not isinstance(retry_after_ms, bool):
+        return RateLimitedError(code, message, retry_after_ms)
     if code == ErrorCode.DEVICE_MISMATCH:
         return DeviceListMismatchError(
             code, message, str(body.get("user", "")), list(body.get("devices", []))
