@@ -40,6 +40,7 @@ from cipherpost.exceptions import (
     DeviceListMismatchError,
     DuplicateMessageError,
     GatewayError,
+    RateLimitedError,
     TransportError,
 )
 from cipherpost.protocol.frames import (
@@ -62,6 +63,11 @@ log = logging.getLogger("cipherpost.client")
 MAX_RECONNECT_ATTEMPTS = 8
 RECONNECT_BASE_DELAY = 0.1
 RECONNECT_MAX_DELAY = 5.0
+
+# Waits after a rate-limited send before it fails, and the longest single wait in seconds: a
+# send that the gateway keeps limiting for longer is the caller's to reschedule.
+MAX_RATE_LIMITED_RETRIES = 3
+MAX_RATE_LIMIT_WAIT = 60.0
 
 # Rounds of fixing sessions after a device-list mismatch before a send gives up. Each round
 # adds or removes devices, so more than a few means the list keeps changing meanwhile.
@@ -372,6 +378,7 @@ class Client:
     async def _send_reliably(self, message_id: bytes, send: SendBody) -> None:
         """Send until the gateway returns SENT, resending the same envelopes with the same
         message id after a reconnect (the gateway stores a retried message once)."""
+        rate_limited = 0
         while True:
             connection = self._require_connection_or_none()
             if connection is None:
@@ -380,6 +387,15 @@ class Client:
             try:
                 await connection.send_envelopes(message_id, send)
                 return
+            except RateLimitedError as error:
+                # Nothing was stored; wait as long as the gateway asked, a bounded number of
+                # times, then let the caller see the error.
+                rate_limited += 1
+                if rate_limited > MAX_RATE_LIMITED_RETRIES or self._closing:
+                    raise
+                delay = min(error.retry_after_ms / 1000, MAX_RATE_LIMIT_WAIT)
+                log.warning("send %s rate limited; retrying in %.1f s", message_id.hex(), delay)
+                await asyncio.sleep(delay * random.uniform(1.0, 1.2))
             except TransportError:
                 if not self.auto_reconnect or self._closing:
                     raise
