@@ -1,17 +1,18 @@
 """Flow control and batching for a reconnecting device's queue.
 
 A draining connection reads its queue in pages and sends each page as DELIVER_BATCH frames
-of several envelopes. At most DRAIN_WINDOW envelopes may be unacknowledged; the next page is
-read only when acknowledgements bring that number down to half the window and the socket's
-write buffer is below its high-water mark (asyncio's pause_writing and resume_writing). A slow
-device therefore holds at most one window of envelopes in the gateway's memory. Ephemeral
+of several envelopes. At most DRAIN_WINDOW envelopes may be unacknowledged. The next page is
+read only when acknowledgements bring that number down to half the window, and only while the
+socket's write buffer is below its high-water mark (asyncio's pause_writing and
+resume_writing). A slow device therefore holds at most one window of envelopes in the
+gateway's memory. Ephemeral
 envelopes found on the way are held back and sent after DRAINED, so they never delay the
 real backlog.
 """
 
 from __future__ import annotations
 
-from cipherpost.protocol.frames import MAX_CIPHERTEXT_SIZE, Kind, encode_deliver, encode_user
+from cipherpost.protocol.frames import Kind, encode_deliver, encode_user
 from cipherpost.storage.interfaces import QueuedItem
 
 # Unacknowledged envelopes per draining connection, as Signal-Server allows 256 in flight.
@@ -19,13 +20,13 @@ DRAIN_WINDOW = 256
 # Envelopes per DELIVER_BATCH frame: enough to amortize the per-frame cost, small enough that
 # a client can start on the first ones soon.
 DRAIN_BATCH_ENVELOPES = 64
-# Body bytes per DELIVER_BATCH frame: below the 640 KiB frame limit even when one more
-# maximum-size envelope (96 KiB plus its entry header) is added to a batch just under it.
-DRAIN_BATCH_BYTES = 512 * 1024 - MAX_CIPHERTEXT_SIZE
+# Body bytes per DELIVER_BATCH frame. With 64 entry headers of 30 bytes it stays below the
+# 640 KiB frame limit, and one envelope (at most 96 KiB) always fits.
+DRAIN_BATCH_BYTES = 512 * 1024
 
 
 class DrainState:
-    """Progress of one draining connection; exists only while it drains."""
+    """Progress of one draining connection, kept only while it drains."""
 
     __slots__ = ("ephemeral", "in_flight", "paused", "reading")
 

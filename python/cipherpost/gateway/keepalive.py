@@ -53,8 +53,8 @@ class Keepalive:
                     connection.send_frame(Kind.PING)
             elif now - since >= self.timeout_s:
                 self.timeouts += 1
-                log.info("closing %s: no answer to keepalive", connection.name)
-                connection.disconnect(Reason.KEEPALIVE_TIMEOUT, "no answer to keepalive ping")
+                log.info("closing %s: no response to keepalive ping", connection.name)
+                connection.disconnect(Reason.KEEPALIVE_TIMEOUT, "no response to keepalive ping")
         active.clear()
         for connection in [c for c in pinged if c.transport is None or c.transport.is_closing()]:
             del pinged[connection]

@@ -4,8 +4,8 @@ The payload carries no content, only `{"user", "device", "pending"}` (the count 
 envelopes), so the push service learns who has mail but nothing of it. A device gets at most
 one push per interval: a notice inside the interval schedules one push at its end, which then
 carries the count of that moment. A failed call (network error, timeout or a non-2xx status)
-is retried with exponential backoff and jitter (the delay times 0.5 to 1.5), and given up with a warning after
-PUSH_MAX_TRIES. Envelopes that were rejected were never stored and expired ones are gone, so
+is retried with exponential backoff and jitter (the delay times 0.5 to 1.5), and given up
+with a warning after PUSH_MAX_TRIES. Envelopes that were rejected were never stored and expired ones are gone, so
 neither causes a push, and a device that reconnected or has nothing pending gets none.
 """
 
@@ -21,10 +21,10 @@ import aiohttp
 
 log = logging.getLogger("cipherpost.gateway.push")
 
-# NOTE: guessed; five tries with a 1 s base span about half a minute, after which the device
+# NOTE: guessed. Five tries with a 1 s base span about half a minute, and after that the device
 # gets the next push in its next interval anyway.
 PUSH_MAX_TRIES = 5
-# Longest wait between two tries, whatever the backoff computes.
+# Maximum wait between two tries, whatever the backoff computes.
 PUSH_MAX_RETRY_DELAY_S = 60.0
 # Time for one webhook call; a push service that needs longer is treated as failed.
 PUSH_REQUEST_TIMEOUT_S = 10.0

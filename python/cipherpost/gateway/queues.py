@@ -1,8 +1,8 @@
 """Offline queue limits: a time to live per envelope and a maximum length per device queue.
 
 Expiry without a timestamp column: queue sequence numbers grow in arrival order, so the
-gateway records marks, pairs (last seq, time) taken at each expiry sweep. A mark (S, T) says
-that every item with seq <= S was stored at or before T, so once T is older than the time to
+gateway records marks, pairs (last seq, time) taken at each expiry sweep. A mark (S, T) means
+that every item with seq <= S was stored at or before T. Once T is older than the time to
 live, every item up to S has expired. Reads of a queue skip expired items at once, and the
 sweep deletes them and queues an EXPIRED status for each sender whose message no recipient
 device acknowledged. An item therefore expires between its time to live and one sweep
@@ -28,7 +28,7 @@ from cipherpost.storage.interfaces import QueuedItem, SendOutcome
 
 log = logging.getLogger("cipherpost.gateway.queues")
 
-# Items deleted per expiry sweep call, so one sweep cannot stall the event loop for long; a
+# Items deleted per expiry call, so that one call cannot stall the event loop for long. A
 # sweep repeats the call while it deletes a full batch.
 EXPIRY_BATCH = 5000
 
@@ -63,10 +63,10 @@ class QueuePolicy:
         return int(self._clock() * 1000)
 
     def load(self) -> None:
-        """Read the marks; call once before the storage worker runs.
+        """Read the marks. Call once, before the storage worker runs.
 
-        After a restart the store may assign sequence numbers again above its largest queued
-        seq, so a mark above that seq would cover future items; such marks shrink to it.
+        After a restart the store assigns sequence numbers again from its largest queued seq.
+        A mark above that seq would then cover future items, so such marks shrink to it.
         """
         last_seq = self.store.last_queue_seq()
         marks = self.store.load_queue_marks()
@@ -96,7 +96,10 @@ class QueuePolicy:
     ) -> SendOutcome:
         store = self.store
         if ephemeral:
-            return store.store_ephemeral(sender, sender_device, message_id, send)  # type: ignore[no-any-return]
+            ephemeral_outcome: SendOutcome = store.store_ephemeral(
+                sender, sender_device, message_id, send
+            )
+            return ephemeral_outcome
         full = [
             envelope.device_id
             for envelope in send.envelopes
@@ -130,9 +133,11 @@ class QueuePolicy:
     def read_page(
         self, user: str, device_id: int, after_seq: int, limit: int
     ) -> tuple[list[QueuedItem], int, bool]:
-        """Read up to `limit` items after `after_seq`; return the unexpired ones, the last seq
-        read (expired items included, so they are not read again) and whether the queue
-        ended within this page."""
+        """Read up to `limit` items after `after_seq`.
+
+        Return the unexpired items, the last seq read and whether the queue ended within this
+        page. The last seq counts expired items too, so they are not read again.
+        """
         items: list[QueuedItem] = self.store.list_queue(user, device_id, after_seq, limit)
         last_seq = items[-1].seq if items else after_seq
         cutoff = self.cutoff(self.ttl_ms)

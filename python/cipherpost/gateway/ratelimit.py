@@ -1,6 +1,6 @@
 """Token-bucket rate limits of the gateway, kept in process memory.
 
-A bucket holds at most `capacity` tokens and refills at `rate` tokens per second; each action
+A bucket contains at most `capacity` tokens and refills at `rate` tokens per second; each action
 takes one token. An empty bucket rejects the action and reports how long until a token is
 back, which the gateway sends as the retry-after value. Buckets are per gateway process, so
 a restart forgets them; that errs toward letting clients through.
@@ -74,13 +74,13 @@ class RateLimiter:
         self.rejected += 1
         return max(1, int((1 - tokens) / rate.per_second * 1000 + 0.999))
 
-    def take(self, key: Hashable, what: str) -> None:
-        """Take a token for `key` or raise RateLimitedError naming `what` was limited."""
+    def take(self, key: Hashable, action: str) -> None:
+        """Take a token for `key` or raise RateLimitedError naming the limited `action`."""
         retry_after_ms = self.try_take(key)
         if retry_after_ms:
             raise RateLimitedError(
                 ErrorCode.RATE_LIMITED,
-                f"too many {what}; retry after {retry_after_ms} ms",
+                f"too many {action}; retry after {retry_after_ms} ms",
                 retry_after_ms,
             )
 

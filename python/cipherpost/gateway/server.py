@@ -759,9 +759,7 @@ class Gateway:
         return count
 
     async def _queue_stats(self) -> tuple[int, int, int]:
-        stats: tuple[int, int, int] = await self.run_store(
-            self.store.queue_stats, PREKEY_LOW_WATER
-        )
+        stats: tuple[int, int, int] = await self.run_store(self.store.queue_stats, PREKEY_LOW_WATER)
         return stats
 
     async def _sweep_queues(self) -> None:
