@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from cipherpost.exceptions import GatewayError
+from cipherpost.protocol.frames import Kind, Status
 
 from .conftest import register
-from .helpers import envelope_to, new_message_id, receive_texts
+from .helpers import envelope_to, new_message_id, next_kind, receive_texts
 from .ops import CONDITION_TIMEOUT, free_port, scrape, start_gateway
 
 
@@ -154,3 +156,37 @@ async def test_push_gives_up_after_max_tries(tmp_path: Path, webhook: Webhook) -
     finally:
         gateway.terminate()
     assert "giving up" in gateway.stderr_text()
+
+
+async def test_no_push_for_expired_or_rejected(tmp_path: Path, webhook: Webhook) -> None:
+    webhook.failures = 0
+    gateway = start_gateway(
+        tmp_path,
+        push_url=webhook.url,
+        push_interval_s=5.0,
+        queue_ttl_s=1,
+        queue_max_length=2,
+        expiry_sweep_s=0.2,
+        rate_limits="off",
+    )
+    try:
+        alice = await register(gateway, "alice")
+        bob = await register(gateway, "bob")
+        await bob.connection.close()
+        first, second = new_message_id(), new_message_id()
+        await alice.connection.send_envelopes(first, envelope_to("bob", [1], b"1"))
+        await webhook.wait_accepted(1)
+        # Inside the interval: this one waits for the interval's end, then has expired.
+        await alice.connection.send_envelopes(second, envelope_to("bob", [1], b"2"))
+        with pytest.raises(GatewayError):  # the queue is full: rejected, so no push either
+            await alice.connection.send_envelopes(new_message_id(), envelope_to("bob", [1], b"3"))
+        expired = set()
+        while expired != {first, second}:
+            status = await next_kind(alice.connection, Kind.STATUS)
+            assert status.flags == Status.EXPIRED
+            expired.add(status.message_id)
+        await asyncio.sleep(6.0)  # past the end of the push interval
+        assert webhook.calls == [{"user": "bob", "device": 1, "pending": 1}]
+        await alice.connection.close()
+    finally:
+        gateway.stop()
