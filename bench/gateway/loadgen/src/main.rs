@@ -631,6 +631,28 @@ async fn idle(args: Arc<Args>) -> Result<()> {
 // --- drain mode -----------------------------------------------------------------------------
 
 const DRAINED: u8 = 0x87;
+const DELIVER_BATCH: u8 = 0x89;
+// DELIVER_BATCH entry header: kind, flags, seq, message id, body length.
+const BATCH_ENTRY_HEADER: usize = 1 + 1 + 8 + 16 + 4;
+
+/// Return the (kind, seq) of every entry of a DELIVER_BATCH body.
+fn batch_entries(body: &[u8]) -> Vec<(u8, u64)> {
+    let mut entries = Vec::new();
+    let mut offset = 0;
+    while body.len() - offset >= BATCH_ENTRY_HEADER {
+        let header = &body[offset..offset + BATCH_ENTRY_HEADER];
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(&header[2..10]);
+        let mut length = [0u8; 4];
+        length.copy_from_slice(&header[26..30]);
+        entries.push((header[0], u64::from_be_bytes(seq)));
+        offset += BATCH_ENTRY_HEADER + u32::from_be_bytes(length) as usize;
+        if offset > body.len() {
+            break;
+        }
+    }
+    entries
+}
 
 /// Queue `--inflight`-windowed sends for an offline device, then time its reconnect from
 /// HELLO to DRAINED while it acknowledges every DELIVER. Repeats `--seconds` rounds.
@@ -675,6 +697,14 @@ async fn drain(args: Arc<Args>) -> Result<()> {
                     DELIVER => {
                         delivered += 1;
                         receiver.queue(ACK, 0, frame.seq, &[0u8; 16], &[]);
+                    }
+                    DELIVER_BATCH => {
+                        for (kind, seq) in batch_entries(&frame.body) {
+                            if kind == DELIVER {
+                                delivered += 1;
+                            }
+                            receiver.queue(ACK, 0, seq, &[0u8; 16], &[]);
+                        }
                     }
                     DRAINED => drained = true,
                     _ => {}
