@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -78,7 +79,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def _add_media_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--media-url", help="media service URL (default: $CIPHERPOST_MEDIA_URL)")
     parser.add_argument(
-        "--media-token", help="upload token for --file (default: $CIPHERPOST_MEDIA_TOKEN)"
+        "--media-token",
+        help=(
+            "upload token for --file (default: $CIPHERPOST_MEDIA_TOKEN, "
+            "else one minted by the gateway)"
+        ),
     )
 
 
@@ -163,15 +168,20 @@ def run_listen(args: argparse.Namespace) -> int:
 
 async def _send_file(client: Client, args: argparse.Namespace) -> bytes:
     from cipherpost.media.progress import transfer_progress
-    from cipherpost.media.sending import media_token_from, media_url_from, send_media
+    from cipherpost.media.sending import MEDIA_TOKEN_ENV, media_url_from, send_media
 
+    media_url = media_url_from(args.media_url)
+    # An explicit token wins; otherwise the gateway mints one for this device.
+    token = args.media_token or os.environ.get(MEDIA_TOKEN_ENV)
+    if not token:
+        token = await client.media_upload_token()
     with transfer_progress(f"uploading {args.file.name}") as progress:
         message_id, _ = await send_media(
             client,
             args.user,
             args.file,
-            media_url=media_url_from(args.media_url),
-            token=media_token_from(args.media_token),
+            media_url=media_url,
+            token=token,
             progress=progress,
         )
     return message_id

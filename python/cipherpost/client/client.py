@@ -282,6 +282,11 @@ class Client:
     def device_id(self) -> int:
         return self.info.device
 
+    async def media_upload_token(self) -> str:
+        """Return a short-lived media upload token for this device, minted by the gateway."""
+        result = await self._require_connection().request(Kind.MEDIA_TOKEN)
+        return str(result["token"])
+
     async def create_link_code(self) -> str:
         result = await self._require_connection().request(Kind.LINK_CODE)
         return str(result["code"])

@@ -43,6 +43,8 @@ DEFAULT_PREKEY_CLAIM_RATE_LIMIT = "6/600"
 DEFAULT_REGISTRATION_RATE_LIMIT = "20/3600"
 # NOTE: guessed; generous for clients behind one NAT address, tight for a reconnect storm.
 DEFAULT_CONNECTION_RATE_LIMIT = "120/60"
+# Largest blob an upload token allows: 100 MiB, the media service's own default limit.
+DEFAULT_MEDIA_MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,10 @@ class GatewayConfig:
     connection_rate_limit: str = DEFAULT_CONNECTION_RATE_LIMIT
     # Port of the Prometheus /metrics endpoint on `host`; 0 disables it.
     metrics_port: int = 0
+    # Data directory of the media service, whose upload token secret the gateway reads to mint
+    # tokens for MEDIA_TOKEN requests; empty disables them.
+    media_data_dir: str = ""
+    media_max_upload_bytes: int = DEFAULT_MEDIA_MAX_UPLOAD_BYTES
 
     def validate(self) -> GatewayConfig:
         if not 0 <= self.port <= 65535:
@@ -109,6 +115,7 @@ def _validate_operations(config: GatewayConfig) -> None:
         "keepalive_timeout_s",
         "push_interval_s",
         "push_retry_base_s",
+        "media_max_upload_bytes",
     )
     for name in positive:
         if getattr(config, name) <= 0:
@@ -130,7 +137,14 @@ RATE_LIMIT_SETTINGS = (
     "connection_rate_limit",
 )
 _INT_SETTINGS = frozenset(
-    {"port", "queue_ttl_s", "queue_max_length", "ephemeral_ttl_s", "metrics_port"}
+    {
+        "port",
+        "queue_ttl_s",
+        "queue_max_length",
+        "ephemeral_ttl_s",
+        "metrics_port",
+        "media_max_upload_bytes",
+    }
 )
 _FLOAT_SETTINGS = frozenset(
     {

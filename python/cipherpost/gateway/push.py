@@ -5,8 +5,9 @@ envelopes), so the push service learns who has mail but nothing of it. A device 
 one push per interval: a notice inside the interval schedules one push at its end, which then
 carries the count of that moment. A failed call (network error, timeout or a non-2xx status)
 is retried with exponential backoff and jitter (the delay times 0.5 to 1.5), and given up
-with a warning after PUSH_MAX_TRIES. Envelopes that were rejected were never stored and expired ones are gone, so
-neither causes a push, and a device that reconnected or has nothing pending gets none.
+with a warning after PUSH_MAX_TRIES. Envelopes that were rejected were never stored and expired
+ones are gone, so neither causes a push. A device that reconnected or has nothing pending gets
+none either.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 from cipherpost._core import TransportKeyPair
@@ -43,6 +44,7 @@ from cipherpost.gateway.push import PushNotifier
 from cipherpost.gateway.queues import QueuePolicy, is_ephemeral
 from cipherpost.gateway.ratelimit import RateLimits
 from cipherpost.gateway.worker import StorageWorker
+from cipherpost.media.tokens import UPLOAD_TOKEN_TTL_SECONDS, mint_upload_token
 from cipherpost.protocol.connection import NoiseConnection
 from cipherpost.protocol.frames import (
     MAX_DEVICE_ID,
@@ -94,6 +96,7 @@ _AUTHENTICATED_KINDS = frozenset(
         Kind.SEND,
         Kind.ACK,
         Kind.RECEIPT,
+        Kind.MEDIA_TOKEN,
     }
 )
 
@@ -618,6 +621,31 @@ class GatewayConnection(asyncio.Protocol):
             self.gateway.pushed_items_callback,
         )
 
+    def on_media_token(self, frame: Frame) -> None:
+        """Mint a media upload token for this connection's own device."""
+        user, device_id = self._device()
+        secret = self.gateway.media_secret
+        if secret is None:
+            raise GatewayError(
+                ErrorCode.NOT_FOUND,
+                "this gateway issues no media upload tokens; its operator sets media_data_dir",
+            )
+        token = mint_upload_token(
+            secret,
+            user,
+            device_id,
+            max_bytes=self.gateway.config.media_max_upload_bytes,
+            ttl_seconds=UPLOAD_TOKEN_TTL_SECONDS,
+        )
+        self.send_result(
+            frame.seq,
+            {
+                "token": token,
+                "max_bytes": self.gateway.config.media_max_upload_bytes,
+                "ttl_s": UPLOAD_TOKEN_TTL_SECONDS,
+            },
+        )
+
     def _device(self) -> tuple[str, int]:
         assert self.device is not None, "authenticated states always have a device"
         return self.device
@@ -647,6 +675,7 @@ _HANDLERS: dict[int, Callable[[GatewayConnection, Frame], None]] = {
     Kind.SEND: GatewayConnection.on_send,
     Kind.ACK: GatewayConnection.on_ack,
     Kind.RECEIPT: GatewayConnection.on_receipt,
+    Kind.MEDIA_TOKEN: GatewayConnection.on_media_token,
 }
 
 
@@ -721,6 +750,11 @@ class Gateway:
         self.metrics: MetricsServer | None = None
         self._background: list[asyncio.Task[None]] = []
         self.draining: dict[GatewayConnection, DrainState] = {}
+        self.media_secret: bytes | None = None
+        if config.media_data_dir:
+            from cipherpost.cli.media import load_or_create_secret
+
+            self.media_secret = load_or_create_secret(Path(config.media_data_dir), create=False)
 
     async def start(self) -> tuple[str, int]:
         self._server = await self._loop.create_server(

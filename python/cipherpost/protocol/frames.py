@@ -57,6 +57,7 @@ class Kind(IntEnum):
     ACK = 0x21  # acknowledge (and so delete) a queued DELIVER or STATUS by its seq
     RECEIPT = 0x22  # read receipt for a message received from another user
     PONG = 0x23  # answer to PING; any frame counts as a sign of life, PONG is the empty one
+    MEDIA_TOKEN = 0x30  # request an upload token for the media service
 
     RESULT = 0x80  # successful response; seq is the request id
     ERROR = 0x81  # failed request; seq is the request id
