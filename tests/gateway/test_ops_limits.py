@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 from cipherpost._core import TransportKeyPair
-from cipherpost.exceptions import GatewayError, RateLimitedError, TransportError
+from cipherpost.client.connection import Disconnected
+from cipherpost.exceptions import GatewayError, RateLimitedError
 from cipherpost.gateway.ratelimit import RateLimiter, parse_rate
-from cipherpost.protocol.frames import ErrorCode, Kind
+from cipherpost.protocol.frames import ErrorCode, Kind, Reason
 
 from .conftest import register
-from .helpers import envelope_to, new_message_id, receive_texts
+from .helpers import EVENT_TIMEOUT, envelope_to, new_message_id, receive_texts
 from .ops import free_port, scrape, start_gateway
 from .test_prekeys import upload
 
@@ -116,12 +116,18 @@ async def test_connection_limit_per_address(tmp_path: Path) -> None:
         alice = await register(gateway, "alice")
         bob = await register(gateway, "bob")
         extra = await gateway.connect(TransportKeyPair.generate())
-        with pytest.raises((TransportError, ConnectionError, OSError, asyncio.TimeoutError)):
-            await gateway.connect(TransportKeyPair.generate())
+        limited = await gateway.connect(TransportKeyPair.generate())
+        with pytest.raises(RateLimitedError) as rejected:
+            await limited.request(Kind.HELLO)
+        assert rejected.value.retry_after_ms > 0
+        event = await limited.next_event(EVENT_TIMEOUT)
+        assert isinstance(event, Disconnected)
+        assert event.reason == Reason.RATE_LIMITED
+        assert event.retry_after_ms == rejected.value.retry_after_ms
         # Connections accepted before the limit keep working.
         await alice.connection.send_envelopes(new_message_id(), envelope_to("bob", [1], b"up"))
         assert await receive_texts(bob.connection, 1) == [b"up"]
-        for connection in (alice.connection, bob.connection, extra):
+        for connection in (alice.connection, bob.connection, extra, limited):
             await connection.close()
     finally:
         gateway.stop()

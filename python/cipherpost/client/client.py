@@ -529,6 +529,9 @@ class Client:
                 await self.connect()
                 log.info("reconnected after %d attempts", attempt)
                 return
+            except RateLimitedError as error:
+                log.warning("reconnect attempt %d rate limited: %s", attempt, error)
+                delay = min(max(delay * 2, error.retry_after_ms / 1000), MAX_RATE_LIMIT_WAIT)
             except (OSError, TransportError, GatewayError, TimeoutError) as error:
                 log.warning("reconnect attempt %d failed: %s", attempt, error)
                 delay = min(delay * 2, RECONNECT_MAX_DELAY)

@@ -51,6 +51,7 @@ class Disconnected:
 
     reason: Reason | None
     message: str
+    retry_after_ms: int = 0  # with reason RATE_LIMITED: wait this long before reconnecting
 
     @property
     def may_reconnect(self) -> bool:
@@ -207,9 +208,18 @@ class GatewayConnection:
             disconnect = Disconnected(None, f"connection failed: {error}")
         finally:
             self.closed = disconnect or Disconnected(None, "gateway closed the connection")
+            closed = self.closed
             for future in self._waiting.values():
-                if not future.done():
-                    future.set_exception(TransportError(self.closed.message))
+                if future.done():
+                    continue
+                if closed.reason == Reason.RATE_LIMITED:
+                    future.set_exception(
+                        RateLimitedError(
+                            ErrorCode.RATE_LIMITED, closed.message, closed.retry_after_ms
+                        )
+                    )
+                else:
+                    future.set_exception(TransportError(closed.message))
             self.events.put_nowait(self.closed)
             self._writer.close()
 
@@ -232,7 +242,8 @@ class GatewayConnection:
                 reason: Reason | None = Reason(frame.flags)
             except ValueError:
                 reason = None
-            return Disconnected(reason, frame.body.decode(errors="replace"))
+            retry_after_ms = frame.seq if reason == Reason.RATE_LIMITED else 0
+            return Disconnected(reason, frame.body.decode(errors="replace"), retry_after_ms)
         self.events.put_nowait(frame)
         return None
 

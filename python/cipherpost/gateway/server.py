@@ -128,11 +128,10 @@ class GatewayConnection(asyncio.Protocol):
         self.gateway.stats.connections_opened += 1
         retry_after_ms = self.gateway.limits.connections.try_take(self._peer_host())
         if retry_after_ms:
-            # Rejected before the handshake, which is the expensive part; the client sees the
-            # connection close and backs off (the retry-after needs an encrypted frame).
+            # The retry-after travels in an encrypted DISCONNECT, so the connection is closed
+            # right after the handshake; it never reaches HELLO or REGISTER.
             log.info("connection from %s rejected by the rate limit", self.peer)
-            self.state = CLOSED
-            self.transport.abort()
+            self.gateway.rate_limited[self] = retry_after_ms
 
     def data_received(self, data: bytes) -> None:
         if self.state == CLOSED:
@@ -145,6 +144,8 @@ class GatewayConnection(asyncio.Protocol):
                 self.transport.write(reply)
             if self.state == HANDSHAKE and self.noise.established:
                 self.state = UNAUTHENTICATED
+                if self.gateway.rate_limited:
+                    self._reject_if_rate_limited()
             for frame in frames:
                 if self.state == CLOSED:
                     break
@@ -160,6 +161,7 @@ class GatewayConnection(asyncio.Protocol):
         self.state = CLOSED
         self.gateway.unauthenticated.discard(self)
         self.gateway.draining.pop(self, None)
+        self.gateway.rate_limited.pop(self, None)
         self.gateway.keepalive.forget(self)
         if self.device is not None:
             self.gateway.remove_presence(self)
@@ -233,12 +235,24 @@ class GatewayConnection(asyncio.Protocol):
             return
         transport.write(self.noise.take_output())
 
-    def disconnect(self, reason: Reason, text: str) -> None:
-        """Send DISCONNECT with `reason` (when the transport is up) and close."""
+    def _reject_if_rate_limited(self) -> None:
+        retry_after_ms = self.gateway.rate_limited.pop(self, 0)
+        if retry_after_ms:
+            self.disconnect(
+                Reason.RATE_LIMITED,
+                f"too many connections from this address; retry after {retry_after_ms} ms",
+                retry_after_ms,
+            )
+
+    def disconnect(self, reason: Reason, text: str, retry_after_ms: int = 0) -> None:
+        """Send DISCONNECT with `reason` (when the transport is up) and close. A rate-limited
+        close carries `retry_after_ms` in the frame's seq."""
         if self.state == CLOSED:
             return
         if self.noise.established:
-            self.send_frame(Kind.DISCONNECT, flags=int(reason), body=text.encode()[:200])
+            self.send_frame(
+                Kind.DISCONNECT, flags=int(reason), seq=retry_after_ms, body=text.encode()[:200]
+            )
             self.flush()
         self.state = CLOSED
         if self.device is not None:
@@ -750,6 +764,9 @@ class Gateway:
         self.metrics: MetricsServer | None = None
         self._background: list[asyncio.Task[None]] = []
         self.draining: dict[GatewayConnection, DrainState] = {}
+        # Connections over the per-address limit, with their retry-after in ms, until their
+        # handshake ends and they are closed.
+        self.rate_limited: dict[GatewayConnection, int] = {}
         self.media_secret: bytes | None = None
         if config.media_data_dir:
             from cipherpost.cli.media import load_or_create_secret

@@ -87,6 +87,7 @@ class Reason(IntEnum):
     DEVICE_REMOVED = 8
     SHUTDOWN = 9
     KEEPALIVE_TIMEOUT = 10  # no frame arrived within the keepalive timeout after a PING
+    RATE_LIMITED = 11  # too many connections from this address; seq carries retry-after ms
 
 
 # A client must not reconnect on its own after these reasons. A takeover means another client
