@@ -21,7 +21,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
             "Run the gateway daemon. Settings come from --config (TOML), then CIPHERPOST_* "
             "environment variables (CIPHERPOST_HOST, CIPHERPOST_PORT, CIPHERPOST_DATA_DIR, "
             "CIPHERPOST_REGISTRATION, CIPHERPOST_STORAGE, CIPHERPOST_SQLITE_SYNCHRONOUS, "
-            "CIPHERPOST_LOG_LEVEL), then these options. SIGTERM stops it cleanly."
+            "CIPHERPOST_LOG_LEVEL and the settings in docs/operations.md), then these options. "
+            "SIGTERM stops it cleanly."
         ),
     )
     parser.add_argument("--config", help="TOML file with gateway settings")
