@@ -25,7 +25,7 @@ DEFAULT_QUEUE_TTL_S = 30 * 24 * 3600
 DEFAULT_QUEUE_MAX_LENGTH = 10_000
 # Typing indicators and call candidates are useless after a minute.
 DEFAULT_EPHEMERAL_TTL_S = 60
-# How often expired envelopes are deleted and their senders told; delivery never waits for
+# How often expired envelopes are deleted and their senders notified. Delivery never waits for
 # this sweep, because queue reads skip expired envelopes.
 DEFAULT_EXPIRY_SWEEP_S = 60.0
 # NOTE: guessed keepalive values, in the range of mobile NAT idle timeouts (about 30 s or more).

@@ -407,7 +407,7 @@ class GatewayConnection(asyncio.Protocol):
             self.gateway.notify_devices_changed(device.user)
 
     def _drain(self) -> None:
-        """Read the next page of the queue unless flow control holds the drain back."""
+        """Read the next page of the queue unless flow control pauses the drain."""
         assert self.device is not None
         drain = self.gateway.draining.setdefault(self, DrainState())
         if not drain.may_read():

@@ -56,7 +56,7 @@ class Kind(IntEnum):
     SEND = 0x20  # envelopes for every device of one user
     ACK = 0x21  # acknowledge (and so delete) a queued DELIVER or STATUS by its seq
     RECEIPT = 0x22  # read receipt for a message received from another user
-    PONG = 0x23  # answer to PING; any frame counts as a sign of life, PONG is the empty one
+    PONG = 0x23  # reply to PING; any frame shows the peer is alive, PONG is the empty one
     MEDIA_TOKEN = 0x30  # request an upload token for the media service
 
     RESULT = 0x80  # successful response; seq is the request id
@@ -67,7 +67,7 @@ class Kind(IntEnum):
     NOTICE = 0x85  # unsolicited notice, such as low one-time prekeys
     DISCONNECT = 0x86  # the gateway closes the connection; flags carry the reason
     DRAINED = 0x87  # every envelope queued before the connection was delivered
-    PING = 0x88  # keepalive; answer with PONG (same seq)
+    PING = 0x88  # keepalive; the device replies with PONG (same seq)
     DELIVER_BATCH = 0x89  # several queued envelopes in one frame while a queue drains
 
 
