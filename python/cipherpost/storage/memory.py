@@ -312,7 +312,8 @@ class MemoryGatewayStore:
     ) -> tuple[int, list[QueuedItem]]:
         deleted = 0
         items: list[QueuedItem] = []
-        for queue in self._queues.values():
+        # A list, because queueing an EXPIRED status may add the sender's queue meanwhile.
+        for queue in list(self._queues.values()):
             for seq in sorted(queue):
                 if deleted >= limit:
                     break
