@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from cipherpost.exceptions import GatewayError
+from cipherpost.gateway import queues
 from cipherpost.gateway.queues import QueuePolicy
 from cipherpost.protocol.frames import ErrorCode, Kind, SendFlag, Status
 from cipherpost.storage import GatewayStore, MemoryGatewayStore, SqliteGatewayStore
@@ -91,15 +92,16 @@ def test_policy_rejects_full_queue_and_expires(store: GatewayStore) -> None:
     # A retry of a stored message is a duplicate, not a rejection.
     assert policy.store_send("alice", 1, b"2" * 16, send_to("bob", [1], b"2"), False).duplicate
 
-    assert policy.sweep() == []  # records a mark; nothing is old enough
+    assert policy.sweep() == ([], False)  # records a mark; nothing is old enough
     clock.now += 61
-    assert policy.sweep() == []  # the ephemeral envelope expired, silently
+    assert policy.sweep() == ([], False)  # the ephemeral envelope expired, silently
     items, _, complete = policy.read_page("bob", 1, 0, 10)
     assert [item.body for item in items] == [b"1", b"2"]
     assert complete
 
     clock.now += 30 * DAY_S
-    statuses = policy.sweep()
+    statuses, more = policy.sweep()
+    assert not more
     assert sorted(s.message_id for s in statuses) == [b"1" * 16, b"2" * 16]
     assert all(s.flags == Status.EXPIRED for s in statuses)
     assert policy.read_page("bob", 1, 0, 10)[0] == []
@@ -147,3 +149,24 @@ def test_marks_above_restarted_seq_shrink(tmp_path: Path) -> None:
     assert [item.seq for item in items] == [fresh.items[0].seq]
     assert SendFlag.EPHEMERAL not in {item.flags for item in items}
     store.close()
+
+
+def test_sweep_deletes_one_batch_per_call(
+    store: GatewayStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queues, "EXPIRY_BATCH", 2)
+    clock = FakeClock()
+    policy = QueuePolicy(store, 10, 100, 5, clock)
+    policy.load()
+    for index in range(5):
+        policy.store_send("alice", 1, bytes([index]) * 16, send_to("bob", [1]), False)
+    policy.sweep()
+    clock.now += 11
+
+    rounds = []
+    more = True
+    while more:
+        statuses, more = policy.sweep()
+        rounds.append(len(statuses))
+    assert rounds == [2, 2, 1]
+    assert policy.expired == 5

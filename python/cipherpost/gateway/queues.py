@@ -28,8 +28,8 @@ from cipherpost.storage.interfaces import QueuedItem, SendOutcome
 
 log = logging.getLogger("cipherpost.gateway.queues")
 
-# Items deleted per expiry call, so that one call cannot stall the event loop for long. A
-# sweep repeats the call while it deletes a full batch.
+# Items deleted per expiry call, so that one call cannot stall the event loop for long. The
+# gateway repeats the call, each in its own storage batch, while it deletes a full batch.
 EXPIRY_BATCH = 5000
 
 
@@ -157,8 +157,12 @@ class QueuePolicy:
         """Drop the cached lengths, after a failed commit or a removed device."""
         self._depths.clear()
 
-    def sweep(self) -> list[QueuedItem]:
-        """Record a mark, delete expired items; return the EXPIRED status items to push."""
+    def sweep(self) -> tuple[list[QueuedItem], bool]:
+        """Record a mark and delete one batch of expired items.
+
+        Return the EXPIRED status items to push, and whether a full batch was deleted, in
+        which case the caller sweeps again soon, in a new storage batch.
+        """
         store = self.store
         now_ms = self._now_ms()
         last_seq = store.last_queue_seq()
@@ -168,16 +172,12 @@ class QueuePolicy:
             self._mark_times.append(now_ms)
         cutoff = self.cutoff(self.ttl_ms)
         ephemeral_cutoff = self.cutoff(self.ephemeral_ttl_ms)
-        statuses: list[QueuedItem] = []
-        deleted = EXPIRY_BATCH
-        while deleted == EXPIRY_BATCH:
-            deleted, items = store.expire_queue(cutoff, ephemeral_cutoff, EXPIRY_BATCH)
-            statuses.extend(items)
-            self.expired += deleted
-        if statuses or deleted:
+        deleted, statuses = store.expire_queue(cutoff, ephemeral_cutoff, EXPIRY_BATCH)
+        self.expired += deleted
+        if deleted:
             self._depths.clear()
         self._prune_marks(cutoff)
-        return statuses
+        return statuses, deleted == EXPIRY_BATCH
 
     def _prune_marks(self, cutoff: int) -> None:
         """Keep the marks still needed: the newest one at or below the oldest cutoff and all

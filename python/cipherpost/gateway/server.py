@@ -816,15 +816,17 @@ class Gateway:
     async def _sweep_queues(self) -> None:
         """Expire queued envelopes every `expiry_sweep_s` and tell their senders."""
         while True:
+            more = False
             try:
-                statuses = await self.run_store(self.queues.sweep)
+                statuses, more = await self.run_store(self.queues.sweep)
             except Exception as error:  # noqa: BLE001 - the next sweep tries again
                 log.error("expiring queued envelopes failed: %s", error)
             else:
                 if statuses:
                     log.info("expired messages: %d EXPIRED statuses queued", len(statuses))
                     self.push_items(statuses)
-            await asyncio.sleep(self.config.expiry_sweep_s)
+            # A full batch means more expired items wait: continue after other store calls.
+            await asyncio.sleep(0 if more else self.config.expiry_sweep_s)
 
     def notify_offline(self, items: tuple[QueuedItem, ...] | list[QueuedItem]) -> None:
         """Ask the push webhook to wake the offline devices among `items`' recipients."""
