@@ -776,6 +776,9 @@ async fn run_load(args: Arc<Args>) -> Result<()> {
         measure_until: Duration::from_secs(args.warmup + args.seconds),
     });
     start.clock.set(clock).map_err(|_| "clock set twice")?;
+    // The caller times the server's CPU use in the measured window from this line.
+    println!("START warmup={} seconds={}", args.warmup, args.seconds);
+    std::io::Write::flush(&mut std::io::stdout())?;
     start.go.wait().await;
 
     let mut total = Stats::new()?;
