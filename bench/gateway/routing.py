@@ -53,8 +53,9 @@ def run_loadgen(mode: str, port: int, clients: int, seconds: int, server_pid: in
 
     The server's CPU time is read when the measured window opens (the generator's START line
     plus the warm-up) and when it closes, so client setup is left out. Divided by the messages
-    answered with ✓ in that window, it gives a per-message cost that varies less between runs
-    on a shared machine than the rate does.
+    acknowledged with ✓ in that window, it gives the server's CPU cost per message. A
+    saturated server shows about 1 ÷ rate, and the figure varies between runs as much as the
+    rate does on a shared machine.
     """
     command = [
         "taskset",
