@@ -109,6 +109,26 @@ class GatewayError(CipherpostError):
         self.code = code
 
 
+class ConnectionRejectedError(TransportError):
+    """The gateway closed the connection because of a frame it cannot accept (malformed,
+    oversized or out of order). Resending the same frame gets the same close, so a send that
+    fails with this is not retried again. `reason` is the close reason from DISCONNECT."""
+
+    def __init__(self, reason: int, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class MessageTooLargeError(CipherpostError, ValueError):
+    """A message is larger than the gateway accepts for one device; `size` and `maximum` are
+    in bytes. Shorten the text or send it as a media attachment."""
+
+    def __init__(self, message: str, size: int, maximum: int) -> None:
+        super().__init__(message)
+        self.size = size
+        self.maximum = maximum
+
+
 class DeviceListMismatchError(GatewayError):
     """A send left out devices of the recipient or named removed ones. `devices` is the
     recipient's current device list; fix the sessions for it and resend."""

@@ -36,14 +36,17 @@ from cipherpost.client.state import (
 )
 from cipherpost.crypto import KeyPair
 from cipherpost.exceptions import (
+    ConnectionRejectedError,
     CryptoError,
     DeviceListMismatchError,
     DuplicateMessageError,
     GatewayError,
+    MessageTooLargeError,
     RateLimitedError,
     TransportError,
 )
 from cipherpost.protocol.frames import (
+    MAX_CIPHERTEXT_SIZE,
     DeviceEnvelope,
     ErrorCode,
     Kind,
@@ -72,6 +75,11 @@ MAX_RATE_LIMIT_WAIT = 60.0
 # Rounds of fixing sessions after a device-list mismatch before a send gives up. Each round
 # adds or removes devices, so more than a few means the list keeps changing meanwhile.
 MAX_SEND_ATTEMPTS = 3
+
+# Resends of one message after the gateway closed the connection for a frame it rejected
+# (malformed or oversized). The close does not say which frame was at fault, so a send that
+# was merely pending on that connection gets one more try; a second such close fails it.
+MAX_REJECTED_RESENDS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +146,7 @@ class Client:
         self._own_devices: list[int] = [info.device]
         # Serializes top-ups: a PREKEYS_LOW notice may arrive while one is running.
         self._top_up_lock = asyncio.Lock()
+        self._rejected_resend_lock = asyncio.Lock()
         self.auto_reconnect = True
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -319,10 +328,13 @@ class Client:
     async def send_text(self, user: str, text: str) -> bytes:
         """Encrypt `text` for every device of `user`, and a copy for this user's other
         devices; return the message id once the gateway stored it (✓)."""
+        content = Content(text, user)
+        # The ciphertext is never shorter than the encoded content, so a content over the limit
+        # fails here, before any session state advances.
+        _check_message_size(len(self.crypto.encode(content)), user)
         message_id = new_message_id()
         timestamp_ms = int(time.time() * 1000)
         self._ticks.start(message_id)
-        content = Content(text, user)
         await self._send_to_user(user, message_id, timestamp_ms, content)
         self._set_tick(message_id, Status.SENT, user)
         if user != self.user and len(self._own_devices) > 1:
@@ -339,6 +351,7 @@ class Client:
             envelopes = []
             for device_id in devices:
                 message = self.crypto.encrypt(user, device_id, content)
+                _check_message_size(len(message.body), f"{user}/{device_id}")
                 envelopes.append(DeviceEnvelope(device_id, message.type, message.body))
             send = SendBody(user, timestamp_ms, tuple(envelopes))
             try:
@@ -384,13 +397,16 @@ class Client:
         """Send until the gateway returns SENT, resending the same envelopes with the same
         message id after a reconnect (the gateway stores a retried message once)."""
         rate_limited = 0
+        rejected = 0
         while True:
-            connection = self._require_connection_or_none()
-            if connection is None:
-                await self._wait_connected()
-                continue
             try:
-                await connection.send_envelopes(message_id, send)
+                if rejected:
+                    # Resent one at a time, so that a frame the gateway rejects again cannot
+                    # take a send that was only pending beside it down with it.
+                    async with self._rejected_resend_lock:
+                        await self._send_once(message_id, send)
+                else:
+                    await self._send_once(message_id, send)
                 return
             except RateLimitedError as error:
                 # Nothing was stored; wait as long as the gateway asked, a bounded number of
@@ -401,10 +417,28 @@ class Client:
                 delay = min(error.retry_after_ms / 1000, MAX_RATE_LIMIT_WAIT)
                 log.warning("send %s rate limited; retrying in %.1f s", message_id.hex(), delay)
                 await asyncio.sleep(delay * random.uniform(1.0, 1.2))
+            except ConnectionRejectedError as error:
+                rejected += 1
+                if rejected > MAX_REJECTED_RESENDS or not self.auto_reconnect or self._closing:
+                    raise ConnectionRejectedError(
+                        error.reason, f"send {message_id.hex()} was not stored: {error}"
+                    ) from error
+                log.warning(
+                    "send %s was pending when the gateway rejected a frame; resending it alone",
+                    message_id.hex(),
+                )
+                await self._wait_connected()
             except TransportError:
                 if not self.auto_reconnect or self._closing:
                     raise
                 await self._wait_connected()
+
+    async def _send_once(self, message_id: bytes, send: SendBody) -> None:
+        connection = self._require_connection_or_none()
+        if connection is None:
+            await self._wait_connected()
+            connection = self._require_connection()
+        await connection.send_envelopes(message_id, send)
 
     def _require_connection_or_none(self) -> GatewayConnection | None:
         connection = self._connection
@@ -536,6 +570,18 @@ class Client:
                 log.warning("reconnect attempt %d failed: %s", attempt, error)
                 delay = min(delay * 2, RECONNECT_MAX_DELAY)
         log.error("giving up after %d reconnect attempts", MAX_RECONNECT_ATTEMPTS)
+
+
+def _check_message_size(size: int, recipient: str) -> None:
+    """Raise MessageTooLargeError when a message for `recipient` exceeds what the gateway
+    accepts per device (it closes the connection on a larger ciphertext)."""
+    if size > MAX_CIPHERTEXT_SIZE:
+        raise MessageTooLargeError(
+            f"message to {recipient} is {size} bytes, the maximum is {MAX_CIPHERTEXT_SIZE}; "
+            "shorten the text or send it as a file",
+            size,
+            MAX_CIPHERTEXT_SIZE,
+        )
 
 
 def _new_state_dir(state_dir: Path) -> Path:

@@ -16,6 +16,7 @@ from typing import Any
 from cipherpost._core import TransportKeyPair
 from cipherpost._framing import Frame
 from cipherpost.exceptions import (
+    ConnectionRejectedError,
     DeviceListMismatchError,
     GatewayError,
     ProtocolError,
@@ -43,6 +44,11 @@ READ_SIZE = 256 * 1024
 
 # Seconds to wait for a reply before a request fails.
 REQUEST_TIMEOUT = 30.0
+
+# Close reasons that blame a frame this client sent: resending it would be closed again.
+REJECTED_FRAME_REASONS = frozenset(
+    {Reason.MALFORMED_FRAME, Reason.FRAME_TOO_LARGE, Reason.UNEXPECTED_FRAME}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +222,14 @@ class GatewayConnection:
                     future.set_exception(
                         RateLimitedError(
                             ErrorCode.RATE_LIMITED, closed.message, closed.retry_after_ms
+                        )
+                    )
+                elif closed.reason in REJECTED_FRAME_REASONS:
+                    future.set_exception(
+                        ConnectionRejectedError(
+                            closed.reason,
+                            f"gateway closed the connection ({closed.reason.name}): "
+                            f"{closed.message}",
                         )
                     )
                 else:

@@ -121,8 +121,13 @@ class DeviceCrypto:
     def session_devices(self, user: str) -> list[int]:
         return self.store.list_device_ids(user)
 
+    @staticmethod
+    def encode(content: Content) -> bytes:
+        """Return the plaintext bytes that `encrypt` encrypts for `content`."""
+        return json.dumps({"text": content.text, "to": content.to}).encode()
+
     def encrypt(self, user: str, device_id: int, content: Content) -> CiphertextMessage:
-        plaintext = json.dumps({"text": content.text, "to": content.to}).encode()
+        plaintext = self.encode(content)
         return SessionCipher(self.store, Address(user, device_id), self._rng).encrypt(plaintext)
 
     def decrypt(self, user: str, device_id: int, message_type: int, body: bytes) -> Content:
