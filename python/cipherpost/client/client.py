@@ -27,8 +27,10 @@ from cipherpost._framing import Frame
 from cipherpost.client.connection import Disconnected, GatewayConnection
 from cipherpost.client.sessions import Content, DeviceCrypto
 from cipherpost.client.state import (
+    DEVICE_FILE,
     MESSAGES_FILE,
     PROTOCOL_STORE_FILE,
+    TRANSPORT_KEY_FILE,
     DeviceInfo,
     MessageLog,
     create_transport_key,
@@ -162,20 +164,27 @@ class Client:
         token: str | None = None,
         gateway_key: bytes | None = None,
     ) -> Client:
-        """Create the device's state in `state_dir`, register `user` and connect."""
-        state_dir = _new_state_dir(state_dir)
-        key = create_transport_key(state_dir)
-        crypto = DeviceCrypto(state_dir / PROTOCOL_STORE_FILE)
-        body: dict[str, Any] = {
-            "user": user,
-            "registration_id": crypto.registration_id,
-            "identity_key": b64encode(crypto.identity_key),
-        }
-        if token is not None:
-            body["token"] = token
-        return await cls._enroll(
-            state_dir, host, port, key, crypto, Kind.REGISTER, body, gateway_key
-        )
+        """Create the device's state in `state_dir`, register `user` and connect.
+
+        If the gateway does not accept the registration, the files this call created are
+        removed again, so the same call can be retried with the same `state_dir`."""
+        state_dir, created = _new_state_dir(state_dir)
+        try:
+            key = create_transport_key(state_dir)
+            crypto = DeviceCrypto(state_dir / PROTOCOL_STORE_FILE)
+            body: dict[str, Any] = {
+                "user": user,
+                "registration_id": crypto.registration_id,
+                "identity_key": b64encode(crypto.identity_key),
+            }
+            if token is not None:
+                body["token"] = token
+            return await cls._enroll(
+                state_dir, host, port, key, crypto, Kind.REGISTER, body, gateway_key
+            )
+        except BaseException:
+            _remove_unfinished_state(state_dir, created)
+            raise
 
     @classmethod
     async def link(
@@ -193,18 +202,24 @@ class Client:
         The new device uses the account's identity key pair, so both users' safety numbers
         stay the same on every device. It must reach the new device over a channel the user
         trusts (in Signal, a QR code scanned in person), so this library takes it as an
-        argument.
+        argument. A link the gateway does not accept leaves no files behind, as in `register`.
         """
-        state_dir = _new_state_dir(state_dir)
-        key = create_transport_key(state_dir)
-        crypto = DeviceCrypto(state_dir / PROTOCOL_STORE_FILE, identity)
-        body = {
-            "user": user,
-            "code": code,
-            "registration_id": crypto.registration_id,
-            "identity_key": b64encode(crypto.identity_key),
-        }
-        return await cls._enroll(state_dir, host, port, key, crypto, Kind.LINK, body, gateway_key)
+        state_dir, created = _new_state_dir(state_dir)
+        try:
+            key = create_transport_key(state_dir)
+            crypto = DeviceCrypto(state_dir / PROTOCOL_STORE_FILE, identity)
+            body = {
+                "user": user,
+                "code": code,
+                "registration_id": crypto.registration_id,
+                "identity_key": b64encode(crypto.identity_key),
+            }
+            return await cls._enroll(
+                state_dir, host, port, key, crypto, Kind.LINK, body, gateway_key
+            )
+        except BaseException:
+            _remove_unfinished_state(state_dir, created)
+            raise
 
     @classmethod
     async def _enroll(
@@ -218,7 +233,11 @@ class Client:
         body: dict[str, Any],
         gateway_key: bytes | None,
     ) -> Client:
-        connection = await GatewayConnection.connect(host, port, key, gateway_key)
+        try:
+            connection = await GatewayConnection.connect(host, port, key, gateway_key)
+        except BaseException:
+            crypto.close()
+            raise
         try:
             result = await connection.request(kind, body)
         except BaseException:
@@ -227,10 +246,16 @@ class Client:
             raise
         pinned = connection.gateway_key or b""
         info = DeviceInfo(result["user"], result["device"], host, port, pinned.hex())
+        # From here on the gateway has the device, so its state stays even if a later step
+        # fails: `open` can connect it again.
         info.save(state_dir)
         client = cls(state_dir, info, crypto)
         client._attach(connection)
-        await client._after_connect()
+        try:
+            await client._after_connect()
+        except BaseException:
+            await client.close()
+            raise
         return client
 
     @classmethod
@@ -584,11 +609,44 @@ def _check_message_size(size: int, recipient: str) -> None:
         )
 
 
-def _new_state_dir(state_dir: Path) -> Path:
+# Files that registering or linking creates in the state directory, and SQLite's side files.
+ENROLLMENT_FILES = (
+    TRANSPORT_KEY_FILE,
+    DEVICE_FILE + ".tmp",
+    *(
+        name + suffix
+        for name in (PROTOCOL_STORE_FILE, MESSAGES_FILE)
+        for suffix in ("", "-wal", "-shm", "-journal")
+    ),
+)
+
+
+def _new_state_dir(state_dir: Path) -> tuple[Path, bool]:
+    """Return `state_dir` ready for a new device, and whether this call created it."""
     state_dir = Path(state_dir)
+    created = not state_dir.exists()
     state_dir.mkdir(parents=True, exist_ok=True)
-    if (state_dir / "device.json").exists():
+    if (state_dir / DEVICE_FILE).exists():
         raise FileExistsError(
             f"{state_dir} already contains a registered device; pick another --state-dir"
         )
-    return state_dir
+    if (state_dir / TRANSPORT_KEY_FILE).exists():
+        raise FileExistsError(
+            f"{state_dir} contains {TRANSPORT_KEY_FILE} but no {DEVICE_FILE}, left by a "
+            "registration that did not finish; delete the directory or pick another --state-dir"
+        )
+    return state_dir, created
+
+
+def _remove_unfinished_state(state_dir: Path, created: bool) -> None:
+    """Remove what a failed register or link created, unless the gateway accepted the device
+    (device.json exists then, and the state is needed to use it)."""
+    if (state_dir / DEVICE_FILE).exists():
+        return
+    for name in ENROLLMENT_FILES:
+        (state_dir / name).unlink(missing_ok=True)
+    if created:
+        try:
+            state_dir.rmdir()
+        except OSError as error:
+            log.warning("could not remove %s after a failed registration: %s", state_dir, error)
