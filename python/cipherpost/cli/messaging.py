@@ -122,19 +122,36 @@ def run_send(args: argparse.Namespace) -> int:
             else:
                 message_id = await client.send_text(args.user, args.text)
             print(f"{TICK_MARKS[Status.SENT]} {message_id.hex()} to {args.user}")
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + args.wait
-            while client.tick(message_id) < Status.READ and loop.time() < deadline:
-                try:
-                    event = await client.next_event(deadline - loop.time())
-                except TimeoutError:
-                    break
-                if isinstance(event, TickChanged) and event.message_id == message_id:
-                    print(f"{TICK_MARKS[event.status]} {message_id.hex()}")
+            await _print_ticks(client, message_id, args.wait)
         finally:
             await client.close()
 
     return _run("send", send())
+
+
+async def _print_ticks(client: Client, message_id: bytes, wait: float) -> None:
+    """Print each tick after ✓ once and in order, until read, expired or `wait` seconds.
+
+    The events are the source, not `client.tick()`: the tick state moves on before its queued
+    events are printed, and DELIVERED and READ often arrive together. A READ that arrives
+    without a DELIVERED first still prints ✓✓ before it.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    printed = Status.SENT
+    while printed < Status.READ and loop.time() < deadline:
+        try:
+            event = await client.next_event(deadline - loop.time())
+        except TimeoutError:
+            break
+        if not isinstance(event, TickChanged) or event.message_id != message_id:
+            continue
+        if event.status == Status.EXPIRED:
+            print(f"{TICK_MARKS[Status.EXPIRED]} {message_id.hex()}", flush=True)
+            break
+        for status in range(printed + 1, event.status + 1):
+            print(f"{TICK_MARKS[Status(status)]} {message_id.hex()}", flush=True)
+        printed = max(printed, event.status)
 
 
 def run_listen(args: argparse.Namespace) -> int:
