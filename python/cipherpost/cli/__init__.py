@@ -9,6 +9,7 @@ hint; `--debug` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -70,3 +71,21 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"cipherpost {args.command}: {error}", file=sys.stderr)
         return EXIT_ERROR
+    except OSError as error:
+        # Binding a port, creating the data directory and similar system calls; the message
+        # names the address or path.
+        if debug:
+            raise
+        print(f"cipherpost {args.command}: {error}{_os_error_hint(error)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _os_error_hint(error: OSError) -> str:
+    """Return what to do about a common OSError, as a clause to append to its message."""
+    if error.errno == errno.EADDRINUSE:
+        return "; another process uses this port: stop it or pick another port"
+    if error.errno == errno.EADDRNOTAVAIL:
+        return "; this machine has no such address: pick another --host"
+    if error.errno in (errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROFS):
+        return "; check the path and its permissions, or pick another directory"
+    return ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 from pathlib import Path
 
 from cipherpost.crypto import (
@@ -71,7 +72,13 @@ def open_store(path: str | None) -> SqliteProtocolStore:
         )
     if not Path(path).is_file():
         raise ProtocolStoreError(f"protocol store {path} not found; check --store")
-    return SqliteProtocolStore(path)
+    try:
+        return SqliteProtocolStore(path)
+    except sqlite3.DatabaseError as error:
+        raise ProtocolStoreError(
+            f"protocol store {path} cannot be read ({error}); pass the protocol.sqlite3 file "
+            "of a device's state directory as --store"
+        ) from error
 
 
 def remote_identity_key(args: argparse.Namespace, store: SqliteProtocolStore) -> bytes:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import os
 import secrets
 import signal
@@ -106,6 +107,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     token.set_defaults(func=run_token)
 
 
+# Largest TCP port number.
+MAX_PORT = 65535
+
+
 def _hex_argument(value: str, name: str, length: int) -> bytes:
     try:
         data = bytes.fromhex(value)
@@ -168,7 +173,21 @@ def load_or_create_secret(data_dir: Path, create: bool) -> bytes:
     return secret
 
 
+def _check_serve_arguments(args: argparse.Namespace) -> None:
+    if not 0 <= args.port <= MAX_PORT:
+        raise InvalidMediaArgumentError(f"--port {args.port} is outside 0..{MAX_PORT}")
+    if args.max_upload_bytes <= 0:
+        raise InvalidMediaArgumentError(
+            f"--max-upload-bytes {args.max_upload_bytes} must be greater than zero"
+        )
+    if not (math.isfinite(args.blob_ttl) and args.blob_ttl > 0):
+        raise InvalidMediaArgumentError(
+            f"--blob-ttl {args.blob_ttl} must be a number of seconds greater than zero"
+        )
+
+
 def run_serve(args: argparse.Namespace) -> int:
+    _check_serve_arguments(args)
     data_dir = Path(args.data_dir)
     config = MediaServiceConfig(
         root=data_dir,

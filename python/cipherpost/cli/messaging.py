@@ -97,9 +97,26 @@ def _run(name: str, coroutine: Coroutine[Any, Any, None]) -> int:
     return 0
 
 
+# Length of the gateway's Noise static public key (X25519), in bytes.
+GATEWAY_KEY_BYTES = 32
+
+
 def run_register(args: argparse.Namespace) -> int:
+    key = None
+    if args.gateway_key:
+        try:
+            key = bytes.fromhex(args.gateway_key)
+        except ValueError:
+            key = b""
+        if len(key) != GATEWAY_KEY_BYTES:
+            print(
+                f"cipherpost register: --gateway-key {args.gateway_key[:80]!r} is invalid; give "
+                f"the {2 * GATEWAY_KEY_BYTES} hex digits the gateway prints at start",
+                file=sys.stderr,
+            )
+            return 2
+
     async def register() -> None:
-        key = bytes.fromhex(args.gateway_key) if args.gateway_key else None
         client = await Client.register(
             args.state_dir, args.host, args.port, args.user, args.token, key
         )

@@ -46,6 +46,9 @@ DEFAULT_CONNECTION_RATE_LIMIT = "120/60"
 # Largest blob an upload token allows: 100 MiB, the media service's own default limit.
 DEFAULT_MEDIA_MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 
+# Log levels of the `logging` module that log_level accepts, in any letter case.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
 
 @dataclass(frozen=True)
 class GatewayConfig:
@@ -91,6 +94,8 @@ class GatewayConfig:
             )
         if self.storage not in STORAGE_KINDS:
             raise ValueError(f"storage {self.storage!r} is not one of {STORAGE_KINDS}")
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise ValueError(f"log_level {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
         if self.sqlite_synchronous.upper() not in ("FULL", "NORMAL"):
             raise ValueError(
                 f"sqlite_synchronous {self.sqlite_synchronous!r} must be FULL or NORMAL"
