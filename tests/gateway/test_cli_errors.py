@@ -118,3 +118,21 @@ def test_fingerprint_store_not_sqlite(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert_one_line_error(result, "gw.log", "--store")
+
+
+def test_debug_after_subcommand(tmp_path: Path) -> None:
+    result = cipherpost(
+        "gateway", "--debug", "--port", "0", cwd=tmp_path, env={"CIPHERPOST_LOG_LEVEL": "verbose"}
+    )
+    assert result.returncode == 2
+    assert "unrecognized arguments" not in result.stderr
+    assert "log_level 'verbose'" in result.stderr
+
+
+def test_subcommand_modules_all_import() -> None:
+    import importlib
+
+    from cipherpost.cli import SUBCOMMAND_MODULES
+
+    for name in SUBCOMMAND_MODULES:
+        assert hasattr(importlib.import_module(name), "add_parser"), name

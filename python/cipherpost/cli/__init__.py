@@ -16,15 +16,15 @@ import sys
 
 from cipherpost.exceptions import CipherpostError
 
-# Subcommand modules, in the order `cipherpost --help` lists them. A module that fails to import
-# (for example because an optional dependency is missing) is skipped with a warning on --debug.
+# Subcommand modules, in the order `cipherpost --help` lists them. A module that is missing
+# from the installation is left out of the command without a message; any other import error
+# propagates.
 SUBCOMMAND_MODULES = (
     "cipherpost.cli.gateway",
     "cipherpost.cli.messaging",
     "cipherpost.cli.demo",
     "cipherpost.cli.media",
     "cipherpost.cli.fingerprint",
-    "cipherpost.cli.bench",
 )
 
 # Exit codes by error family, so scripts can tell a usage mistake from a failed check.
@@ -51,13 +51,17 @@ def build_parser(debug: bool = False) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # --debug is accepted before or after the subcommand: it is taken out here, because only
+    # the top-level parser defines it.
     debug = "--debug" in argv
+    argv = [argument for argument in argv if argument != "--debug"]
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     parser = build_parser(debug)
     args = parser.parse_args(argv)
+    args.debug = debug
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
