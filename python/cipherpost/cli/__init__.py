@@ -17,7 +17,7 @@ import sys
 from cipherpost.exceptions import CipherpostError
 
 # Subcommand modules, in the order `cipherpost --help` lists them. A module that is missing
-# from the installation is left out of the command without a message; any other import error
+# from the installation is left out of the command without a message. Any other import error
 # propagates.
 SUBCOMMAND_MODULES = (
     "cipherpost.cli.gateway",
@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cipherpost {args.command}: {error}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as error:
-        # Binding a port, creating the data directory and similar system calls; the message
-        # names the address or path.
+        # A failed system call, such as binding a port or creating the data directory. The
+        # message names the address or path.
         if debug:
             raise
         print(f"cipherpost {args.command}: {error}{_os_error_hint(error)}", file=sys.stderr)
