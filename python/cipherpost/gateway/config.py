@@ -3,6 +3,7 @@ command-line options, in increasing order of precedence."""
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -163,19 +164,45 @@ _FLOAT_SETTINGS = frozenset(
 
 
 def _coerce(name: str, value: Any) -> Any:
+    """Convert a setting from TOML, the environment or an option to its type.
+
+    TOML booleans, fractional integers and NaN or infinite numbers raise ValueError: int()
+    and float() would accept them and turn `port = true` into port 1, or 0.5 into 0.
+    """
     if name in _INT_SETTINGS:
-        try:
-            return int(value)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{name} {value!r} is not an integer") from error
+        return _coerce_int(name, value)
     if name in _FLOAT_SETTINGS:
-        try:
-            return float(value)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{name} {value!r} is not a number") from error
+        return _coerce_float(name, value)
     if not isinstance(value, str):
         raise ValueError(f"setting {name!r} must be a string, got {value!r}")  # noqa: TRY004
     return value
+
+
+def _coerce_int(name: str, value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{name} {value!r} is not an integer; give a whole number such as 30")
+
+
+def _coerce_float(name: str, value: Any) -> float:
+    number: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number):
+        raise ValueError(f"{name} {value!r} is not a number; give a finite number such as 30")
+    return number
 
 
 def load_config(
