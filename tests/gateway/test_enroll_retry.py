@@ -83,3 +83,12 @@ def test_unfinished_state_dir_named_in_error(tmp_path: Path) -> None:
     (tmp_path / "transport.key").write_bytes(b"left over")
     with pytest.raises(FileExistsError, match="did not finish"):
         _new_state_dir(tmp_path)
+
+
+async def test_new_state_dir_owner_only(gateway: GatewayProcess, tmp_path: Path) -> None:
+    state_dir = tmp_path / "alice"
+    alice = await Client.register(
+        state_dir, gateway.host, gateway.port, "alice", gateway_key=gateway.key
+    )
+    await alice.close()
+    assert state_dir.stat().st_mode & 0o777 == 0o700

@@ -609,6 +609,9 @@ def _check_message_size(size: int, recipient: str) -> None:
         )
 
 
+# Permissions of a state directory that register or link creates.
+STATE_DIR_MODE = 0o700
+
 # Files that registering or linking creates in the state directory, and SQLite's side files.
 ENROLLMENT_FILES = (
     TRANSPORT_KEY_FILE,
@@ -626,6 +629,9 @@ def _new_state_dir(state_dir: Path) -> tuple[Path, bool]:
     state_dir = Path(state_dir)
     created = not state_dir.exists()
     state_dir.mkdir(parents=True, exist_ok=True)
+    if created:
+        # Owner only: the directory contains the device's private keys and message metadata.
+        state_dir.chmod(STATE_DIR_MODE)
     if (state_dir / DEVICE_FILE).exists():
         raise FileExistsError(
             f"{state_dir} already contains a registered device; pick another --state-dir"
