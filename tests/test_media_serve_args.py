@@ -64,3 +64,15 @@ def test_serve_data_dir_not_creatable(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     result = media_serve("--port", "0", "--data-dir", str(blocker / "media"), cwd=tmp_path)
     assert_one_line_error(result, str(blocker / "media"))
+
+
+@pytest.mark.parametrize(
+    ("user", "device", "message"),
+    [("", 1, "user id is empty"), ("alice", -3, "device id -3"), ("alice", 0, "device id 0")],
+)
+def test_token_rejects_invalid_owner(user: str, device: int, message: str) -> None:
+    from cipherpost.exceptions import InvalidMediaArgumentError
+    from cipherpost.media.tokens import mint_upload_token
+
+    with pytest.raises(InvalidMediaArgumentError, match=message):
+        mint_upload_token(b"k" * 32, user, device, max_bytes=1000)

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 from cipherpost.exceptions import InvalidMediaArgumentError, UploadTokenError
+from cipherpost.protocol.frames import MAX_DEVICE_ID
 
 TOKEN_VERSION = "v1"
 #: Lifetime of an upload token. NOTE: a guess; long enough to start an upload after asking,
@@ -76,6 +77,12 @@ def mint_upload_token(
     is responsible for that authentication.
     """
     _check_secret(secret)
+    if not user_id:
+        raise InvalidMediaArgumentError("user id is empty; give the user the token is issued to")
+    if not 1 <= device_id <= MAX_DEVICE_ID:
+        raise InvalidMediaArgumentError(
+            f"device id {device_id} is outside 1..{MAX_DEVICE_ID}; give a registered device's id"
+        )
     if max_bytes <= 0 or ttl_seconds <= 0:
         raise InvalidMediaArgumentError(
             f"max_bytes ({max_bytes}) and ttl_seconds ({ttl_seconds}) must be positive"
