@@ -414,7 +414,7 @@ class GatewayConnection(asyncio.Protocol):
             return
         drain.reading = True
         user, device_id = self.device
-        self.gateway.call(
+        self.gateway.worker.submit_read(
             self.gateway.queues.read_page,
             (user, device_id, self.high_water, drain.page_size()),
             self._drained_page,

@@ -14,6 +14,12 @@ will return from those it must push live.
 
 Failure: if the commit fails, every call of the batch gets the error, so nothing that was not
 committed is reported as stored.
+
+Reads: a read-only call submitted with `submit_read` runs at the start of its batch, before
+any write of that batch, so it returns committed state only. Its callback runs as soon as the
+batch's writes are handed to the commit thread, not after the fsync. That keeps the ordering
+invariant: every write whose effect the read missed has a callback that runs later. A
+draining device's page reads wait for one fsync less this way.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class StorageWorker:
         self._store = store
         self._loop = loop
         self._pending: list[_Call] = []
+        self._pending_reads: list[_Call] = []
         self._scheduled = False
         self._committing = False
         self._closing = False
@@ -61,8 +68,24 @@ class StorageWorker:
         self._idle.clear()
         self._schedule()
 
+    def submit_read(
+        self, function: Callable[..., Any], args: tuple[Any, ...], callback: Callback
+    ) -> None:
+        """Queue a call that only reads; see the module documentation for when its callback
+        runs."""
+        if self._closing:
+            raise RuntimeError("storage worker is closed")
+        self._pending_reads.append((function, args, callback))
+        self._outstanding += 1
+        self._idle.clear()
+        self._schedule()
+
     def _schedule(self) -> None:
-        if not self._scheduled and not self._committing and self._pending:
+        if (
+            not self._scheduled
+            and not self._committing
+            and (self._pending or self._pending_reads)
+        ):
             self._scheduled = True
             self._loop.call_soon(self._run_batch)
 
@@ -77,16 +100,39 @@ class StorageWorker:
 
     def _run_batch(self) -> None:
         self._scheduled = False
+        reads, self._pending_reads = self._pending_reads, []
         batch, self._pending = self._pending, []
-        results: list[_Result] = []
         store = self._store
         try:
             store.begin()
         except Exception as error:  # noqa: BLE001 - reported to every caller
             log.error("opening a storage transaction failed: %s", error)
-            self._finish([(callback, None, error) for _, _, callback in batch])
+            self._finish([(callback, None, error) for _, _, callback in reads + batch])
             return
-        for function, args, callback in batch:
+
+        # Reads first, so that they see only committed state (see the module documentation).
+        read_results = self._run_calls(reads)
+        results = self._run_calls(batch)
+        self.batches += 1
+        self.calls += len(reads) + len(batch)
+
+        if not store.durable:
+            self._finish(read_results)
+            self._commit_inline(results)
+            return
+        # Mark the commit first: a read callback that submits another call must not start a
+        # batch on the connection while the commit thread uses it.
+        self._committing = True
+        future = self._thread.submit(store.commit)
+        future.add_done_callback(
+            lambda done: self._loop.call_soon_threadsafe(self._committed, done, results)
+        )
+        self._finish(read_results)
+
+    @staticmethod
+    def _run_calls(calls: list[_Call]) -> list[_Result]:
+        results: list[_Result] = []
+        for function, args, callback in calls:
             try:
                 results.append((callback, function(*args), None))
             except CipherpostError as error:
@@ -94,16 +140,7 @@ class StorageWorker:
             except Exception as error:
                 log.exception("storage call %s failed", getattr(function, "__name__", "?"))
                 results.append((callback, None, error))
-        self.batches += 1
-        self.calls += len(batch)
-        if not store.durable:
-            self._commit_inline(results)
-            return
-        self._committing = True
-        future = self._thread.submit(store.commit)
-        future.add_done_callback(
-            lambda done: self._loop.call_soon_threadsafe(self._committed, done, results)
-        )
+        return results
 
     def _commit_inline(self, results: list[_Result]) -> None:
         try:
