@@ -76,3 +76,10 @@ def test_token_rejects_invalid_owner(user: str, device: int, message: str) -> No
 
     with pytest.raises(InvalidMediaArgumentError, match=message):
         mint_upload_token(b"k" * 32, user, device, max_bytes=1000)
+
+
+def test_serve_help_shows_defaults(tmp_path: Path) -> None:
+    result = media_serve("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "default 8780" in result.stdout
+    assert f"default {100 * 1024 * 1024}" in result.stdout

@@ -136,3 +136,9 @@ def test_subcommand_modules_all_import() -> None:
 
     for name in SUBCOMMAND_MODULES:
         assert hasattr(importlib.import_module(name), "add_parser"), name
+
+
+def test_listen_count_below_one(tmp_path: Path) -> None:
+    result = cipherpost("listen", "--state-dir", "bob", "--count", "-1", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--count -1" in result.stderr

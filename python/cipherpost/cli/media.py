@@ -72,20 +72,26 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description=f"Run the media service. The upload token secret comes from {SECRET_ENV} "
         f"(hex), else from DATA_DIR/{SECRET_FILE_NAME}, which is created on first start.",
     )
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port; 0 picks one")
-    serve.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="blob storage directory")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default %(default)s)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="TCP port; 0 picks one (default %(default)s)"
+    )
+    serve.add_argument(
+        "--data-dir", default=DEFAULT_DATA_DIR, help="blob storage directory (default %(default)s)"
+    )
     serve.add_argument(
         "--max-upload-bytes",
         type=int,
         default=DEFAULT_MAX_UPLOAD_BYTES,
-        help="largest accepted blob, in bytes",
+        help="largest accepted blob, in bytes (default %(default)s)",
     )
     serve.add_argument(
         "--blob-ttl",
         type=float,
         default=DEFAULT_BLOB_TTL_SECONDS,
-        help="seconds a blob is kept after its last upload or reference",
+        help="seconds a blob is kept after its last upload or reference (default %(default)s)",
     )
     serve.set_defaults(func=run_serve)
 

@@ -172,6 +172,10 @@ async def _print_ticks(client: Client, message_id: bytes, wait: float) -> None:
 
 
 def run_listen(args: argparse.Namespace) -> int:
+    if args.count is not None and args.count < 1:
+        print(f"cipherpost listen: --count {args.count} must be 1 or more", file=sys.stderr)
+        return 2
+
     async def listen() -> None:
         client = await Client.open(args.state_dir)
         received = 0
