@@ -331,3 +331,17 @@ async def test_client_reports_unreachable_service(tmp_path: Path) -> None:
     async with MediaClient("http://127.0.0.1:9", max_attempts=3, retry_delay=0.01) as media_client:
         with pytest.raises(MediaTransferError, match="failed after 3 attempts"):
             await media_client.download_file(blob_id, tmp_path / "copy")
+
+
+async def test_rejection_message_is_plain_text(client: MediaClient, tmp_path: Path) -> None:
+    path, blob_id, _ = blob_file(tmp_path, 5000)
+    with pytest.raises(MediaTransferError) as too_large:
+        await client.upload_file(path, blob_id, token(max_bytes=4000))
+    assert "HTTP 413: " in str(too_large.value)
+    assert '{"error"' not in str(too_large.value)
+
+    forged = mint_upload_token(b"x" * 32, "alice", 1, max_bytes=LIMIT)
+    with pytest.raises(UploadTokenError) as unauthorized:
+        await client.upload_file(path, blob_id, forged)
+    assert '{"error"' not in str(unauthorized.value)
+    assert "get a new upload token" in str(unauthorized.value)

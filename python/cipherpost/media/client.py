@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
@@ -29,6 +30,9 @@ MAX_ATTEMPTS = 5
 RETRY_DELAY_SECONDS = 0.5
 #: Timeout for connecting and for each read from the server.
 SOCKET_TIMEOUT_SECONDS = 30.0
+
+# Characters of a media service error shown to the user; the service's messages are shorter.
+ERROR_DETAIL_CHARS = 300
 
 
 class MediaClient:
@@ -233,8 +237,23 @@ async def _raise_for_status(response: aiohttp.ClientResponse, what: str) -> None
         return
     detail = ""
     with contextlib.suppress(aiohttp.ClientError, UnicodeDecodeError):
-        detail = (await response.text())[:300]
+        detail = _error_detail(await response.text())
     message = f"media service rejected the {what} with HTTP {response.status}: {detail}"
     if response.status == 401:
-        raise UploadTokenError(message, response.status)
+        raise UploadTokenError(
+            f"{message}; get a new upload token (from the gateway, or with `cipherpost media "
+            "token` on the media service's data directory)",
+            response.status,
+        )
     raise MediaTransferError(message, response.status)
+
+
+def _error_detail(body: str) -> str:
+    """Return the `error` text of a JSON error body, else the start of the body."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return body[:ERROR_DETAIL_CHARS]
+    if isinstance(value, dict) and isinstance(value.get("error"), str):
+        return value["error"][:ERROR_DETAIL_CHARS]
+    return body[:ERROR_DETAIL_CHARS]
