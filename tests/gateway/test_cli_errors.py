@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import GatewayProcess
+
 COMMAND_TIMEOUT = 60
 
 
@@ -142,3 +144,19 @@ def test_listen_count_below_one(tmp_path: Path) -> None:
     result = cipherpost("listen", "--state-dir", "bob", "--count", "-1", cwd=tmp_path)
     assert result.returncode == 2
     assert "--count -1" in result.stderr
+
+
+def test_register_without_gateway_retries(gateway: GatewayProcess, tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = str(probe.getsockname()[1])
+    failed = cipherpost(
+        "register", "--state-dir", "carol", "--port", closed_port, "carol", cwd=tmp_path
+    )
+    assert_one_line_error(failed, closed_port, "check that the gateway is running")
+
+    retried = cipherpost(
+        "register", "--state-dir", "carol", "--port", str(gateway.port), "carol", cwd=tmp_path
+    )
+    assert retried.returncode == 0, retried.stderr
+    assert "registered carol device 1" in retried.stdout

@@ -91,8 +91,14 @@ def _run(name: str, coroutine: Coroutine[Any, Any, None]) -> int:
     """Run a command; report a missing or existing state directory in one line."""
     try:
         asyncio.run(coroutine)
-    except (FileNotFoundError, FileExistsError, ConnectionRefusedError) as error:
+    except (FileNotFoundError, FileExistsError) as error:
         print(f"cipherpost {name}: {error}", file=sys.stderr)
+        return 1
+    except ConnectionRefusedError as error:
+        print(
+            f"cipherpost {name}: {error}; check that the gateway is running at that address",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
