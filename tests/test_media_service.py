@@ -334,14 +334,28 @@ async def test_client_reports_unreachable_service(tmp_path: Path) -> None:
 
 
 async def test_rejection_message_is_plain_text(client: MediaClient, tmp_path: Path) -> None:
-    path, blob_id, _ = blob_file(tmp_path, 5000)
+    # Past the service's limit but within the token's, so the service itself answers 413.
+    path, blob_id, _ = blob_file(tmp_path, LIMIT + 1)
     with pytest.raises(MediaTransferError) as too_large:
-        await client.upload_file(path, blob_id, token(max_bytes=4000))
+        await client.upload_file(path, blob_id, token(max_bytes=2 * LIMIT))
+    assert too_large.value.status == 413
     assert "HTTP 413: " in str(too_large.value)
     assert '{"error"' not in str(too_large.value)
 
-    forged = mint_upload_token(b"x" * 32, "alice", 1, max_bytes=LIMIT)
+    forged = mint_upload_token(b"x" * 32, "alice", 1, max_bytes=2 * LIMIT)
     with pytest.raises(UploadTokenError) as unauthorized:
         await client.upload_file(path, blob_id, forged)
     assert '{"error"' not in str(unauthorized.value)
     assert "get a new upload token" in str(unauthorized.value)
+
+
+async def test_upload_over_token_limit_fails_early(
+    server: MediaServer, client: MediaClient, tmp_path: Path
+) -> None:
+    path, blob_id, _ = blob_file(tmp_path, 5000)
+    with pytest.raises(MediaTransferError) as raised:
+        await client.upload_file(path, blob_id, token(max_bytes=4000))
+    assert raised.value.status == 413
+    assert "allows at most 4000" in str(raised.value)
+    # Nothing was sent, so the service has no partial upload for the blob.
+    assert await client.upload_offset(blob_id, token()) == (0, False)

@@ -16,6 +16,7 @@ import aiohttp
 
 from cipherpost.exceptions import MediaTransferError, UploadTokenError
 from cipherpost.media.storage import check_blob_id
+from cipherpost.media.tokens import token_max_bytes
 
 logger = logging.getLogger("cipherpost.media.client")
 
@@ -99,6 +100,14 @@ class MediaClient:
     ) -> None:
         """Upload an encrypted file under `blob_id`, resuming after interruptions."""
         total = os.path.getsize(path)
+        allowed = token_max_bytes(token)
+        if allowed is not None and total > allowed:
+            # The service would answer 413 only after receiving the whole body.
+            raise MediaTransferError(
+                f"blob {blob_id} is {total} bytes, but the upload token allows at most {allowed}; "
+                "send a smaller file or get a token with a larger limit",
+                413,
+            )
         for attempt in range(1, self.max_attempts + 1):
             try:
                 offset, complete = await self.upload_offset(blob_id, token)

@@ -100,6 +100,21 @@ def mint_upload_token(
     return f"{signed_part}.{_b64encode(_tag(secret, signed_part))}"
 
 
+def token_max_bytes(token: str) -> int | None:
+    """Return the blob size limit a token states, or None if it cannot be read.
+
+    The signature is not checked: a client uses this only to fail early on a blob that the
+    service would reject anyway, and the service still verifies the token.
+    """
+    parts = token.split(".")
+    if len(token) > MAX_TOKEN_LENGTH or len(parts) != 3:
+        return None
+    try:
+        return int(json.loads(_b64decode(parts[1]))["m"])
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        return None
+
+
 def verify_upload_token(secret: bytes, token: str, *, now: float | None = None) -> UploadGrant:
     """Check a token's signature and expiry; return what it grants or raise UploadTokenError."""
     _check_secret(secret)
