@@ -263,6 +263,7 @@ def _error_detail(body: str) -> str:
         value = json.loads(body)
     except ValueError:
         return body[:ERROR_DETAIL_CHARS]
-    if isinstance(value, dict) and isinstance(value.get("error"), str):
-        return value["error"][:ERROR_DETAIL_CHARS]
+    error = value.get("error") if isinstance(value, dict) else None
+    if isinstance(error, str):
+        return error[:ERROR_DETAIL_CHARS]
     return body[:ERROR_DETAIL_CHARS]
