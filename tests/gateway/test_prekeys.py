@@ -134,3 +134,19 @@ async def test_signed_prekey_bad_signature_rejected(gateway: GatewayProcess) -> 
     with pytest.raises(GatewayError) as rejected:
         await bob.connection.request(Kind.PREKEYS_UPLOAD, forged)
     assert rejected.value.code == ErrorCode.BAD_REQUEST
+
+
+async def test_claim_names_unregistered_user(gateway: GatewayProcess) -> None:
+    alice = await register(gateway, "alice")
+    bob = await register(gateway, "bob")
+
+    with pytest.raises(GatewayError) as unknown:
+        await alice.connection.request(Kind.PREKEY_CLAIM, {"user": "carol"})
+    assert unknown.value.code == ErrorCode.NOT_FOUND
+    assert "'carol' is not registered" in str(unknown.value)
+
+    # bob exists but has uploaded no signed prekey yet.
+    with pytest.raises(GatewayError) as no_prekey:
+        await alice.connection.request(Kind.PREKEY_CLAIM, {"user": bob.user})
+    assert no_prekey.value.code == ErrorCode.NOT_FOUND
+    assert "no device with a signed prekey" in str(no_prekey.value)

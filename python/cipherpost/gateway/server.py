@@ -542,23 +542,23 @@ class GatewayConnection(asyncio.Protocol):
             device = require_int(body, "device", 1, MAX_DEVICE_ID)
         store = self.gateway.store
 
-        def claim() -> tuple[list[Any], dict[int, int]]:
+        def claim() -> tuple[list[Any], dict[int, int], bool]:
             bundles = store.claim_bundles(user, device)
             remaining = {b.device_id: store.count_prekeys(user, b.device_id) for b in bundles}
-            return bundles, remaining
+            registered = bool(bundles) or bool(store.list_devices(user))
+            return bundles, remaining, registered
 
         def done(result: Any, error: BaseException | None) -> None:
             if error is not None:
                 self.send_error(frame.seq, error)
                 return
-            bundles, remaining = result
+            bundles, remaining, registered = result
             if not bundles:
-                self.send_error(
-                    frame.seq,
-                    GatewayError(
-                        ErrorCode.NOT_FOUND, f"user {user!r} has no device with a signed prekey"
-                    ),
-                )
+                if registered:
+                    message = f"user {user!r} has no device with a signed prekey"
+                else:
+                    message = f"user {user!r} is not registered; check the user id"
+                self.send_error(frame.seq, GatewayError(ErrorCode.NOT_FOUND, message))
                 return
             self.send_result(
                 frame.seq, {"user": user, "bundles": [_bundle_json(b) for b in bundles]}
