@@ -13,6 +13,7 @@ import pytest
 from gateway.conftest import GatewayProcess
 from PIL import Image
 from test_media_pipeline import CAMERA_MODEL, assert_no_metadata, photo_with_metadata
+from test_media_service import start_media_serve
 
 COMMAND_TIMEOUT = 120
 
@@ -38,25 +39,9 @@ def gateway(tmp_path: Path) -> Iterator[GatewayProcess]:
 @pytest.fixture
 def media_service(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     data_dir = tmp_path / "media"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cipherpost",
-            "media",
-            "serve",
-            "--port",
-            "0",
-            "--data-dir",
-            str(data_dir),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    match = re.search(r"http://127\.0\.0\.1:\d+", process.stdout.readline())
-    assert match is not None
+    process, line = start_media_serve(data_dir)
+    match = re.search(r"http://127\.0\.0\.1:\d+", line)
+    assert match is not None, line
     yield match.group(0), data_dir
     process.terminate()
     process.wait(timeout=30)

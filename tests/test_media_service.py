@@ -249,27 +249,23 @@ async def test_reference_keeps_blob_alive(
     assert after is not None and after.referenced_at >= before.referenced_at
 
 
-def test_serve_command_runs_service(tmp_path: Path) -> None:
-    data_dir = tmp_path / "media"
+def start_media_serve(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    """Start `cipherpost media serve` on a free port; return the process and its first line."""
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cipherpost",
-            "media",
-            "serve",
-            "--port",
-            "0",
-            "--data-dir",
-            str(data_dir),
-        ],
+        [sys.executable, "-m", "cipherpost", "media", "serve", "--port", "0"]
+        + ["--data-dir", str(data_dir)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert process.stdout is not None
+    return process, process.stdout.readline()
+
+
+def test_serve_command_runs_service(tmp_path: Path) -> None:
+    data_dir = tmp_path / "media"
+    process, line = start_media_serve(data_dir)
     try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
         match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
         assert match, line
         minted = subprocess.run(
