@@ -2,7 +2,7 @@
 //!
 //! The handshake is `Noise_XX_25519_ChaChaPoly_SHA256` (Noise spec revision 34, run by the
 //! `snow` crate). XX authenticates both static keys, so after the third handshake message each
-//! side knows the other's transport public key and every later byte is AEAD-encrypted.
+//! side has the other's transport public key and every later byte is AEAD-encrypted.
 //!
 //! On the wire every Noise message is a *record*: a 2-byte big-endian length followed by that
 //! many bytes. A transport record's plaintext is at most [`MAX_RECORD_PLAINTEXT`] bytes, so

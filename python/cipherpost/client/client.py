@@ -7,7 +7,7 @@ follows the ticks of what it sent. Events come out of `next_event()`.
 
 Reconnects: after a dropped connection the client reconnects with exponential backoff and
 jitter, a bounded number of times, and resends unacknowledged sends with the same message id.
-It never reconnects after a DISCONNECT whose reason says another client took the device over
+It never reconnects after a DISCONNECT whose reason is that another client took the device over
 (or the device was removed), so two clients of one device cannot fight in a loop.
 """
 

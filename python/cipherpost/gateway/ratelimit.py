@@ -3,7 +3,7 @@
 A bucket contains at most `capacity` tokens and refills at `rate` tokens per second; each action
 takes one token. An empty bucket rejects the action and reports how long until a token is
 back, which the gateway sends as the retry-after value. Buckets are per gateway process, so
-a restart forgets them; that errs toward letting clients through.
+a restart resets them, which errs toward letting clients through.
 """
 
 from __future__ import annotations
